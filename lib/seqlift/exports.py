@@ -31,7 +31,6 @@ streamed in blocks of regions so that genome-wide stores never have to fit in me
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 import zipfile
@@ -43,6 +42,8 @@ import h5py
 import numpy as np
 import pyBigWig
 import zarr
+
+from seqlift.storage import atomic_file
 
 PathLike = str | os.PathLike
 
@@ -196,7 +197,7 @@ def export_chrombpnet_h5(attributions_zarr: PathLike, target: str | int, path: P
     name = resolve_target(group, target)
     shape = tuple(group["onehot"].shape)
     path = Path(path)
-    with _atomic_output(path) as temporary, h5py.File(temporary, "w") as h5:
+    with atomic_file(path) as temporary, h5py.File(temporary, "w") as h5:
         raw = h5.create_dataset("raw/seq", shape=shape, dtype=np.int8)
         shap = h5.create_dataset("shap/seq", shape=shape, dtype=np.float32)
         projected = h5.create_dataset("projected_shap/seq", shape=shape, dtype=np.float32)
@@ -266,7 +267,7 @@ def export_bigwig(
     path.parent.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(dir=path.parent) as scratch,
-        _atomic_output(path) as temporary,
+        atomic_file(path) as temporary,
     ):
         # Regions are visited in genome order but stored in input order, so the projected scores
         # go to a disk-backed array once instead of re-reading zarr chunks per region.
@@ -366,7 +367,7 @@ def _write_npz_blockwise(
     }
     n_rows = 0
     with (
-        _atomic_output(path) as temporary,
+        atomic_file(path) as temporary,
         zipfile.ZipFile(temporary, mode="w", compression=zipfile.ZIP_STORED) as archive,
         archive.open("arr_0.npy", mode="w", force_zip64=True) as member,
     ):
@@ -376,19 +377,6 @@ def _write_npz_blockwise(
             n_rows += block.shape[0]
         if n_rows != shape[0]:
             raise RuntimeError(f"wrote {n_rows} rows to {path}, expected {shape[0]}")
-
-
-@contextlib.contextmanager
-def _atomic_output(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``path`` and move it into place only on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
 
 
 def _as_group(attributions_zarr: PathLike | zarr.Group) -> zarr.Group:
