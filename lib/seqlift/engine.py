@@ -1,0 +1,772 @@
+"""The DeepLIFT/SHAP engine: hooks that apply the rescale rule, and the public entry points.
+
+How it works
+------------
+For a batch of example-reference pairs the engine runs two forward passes:
+
+1. the *examples* (each example once, however many references it has) without a gradient graph,
+   recording the input and output of every non-linear operation in call order;
+2. the *references* with a gradient graph. Forward hooks on non-linear modules (and a
+   :class:`torch.overrides.TorchFunctionMode` for non-linear functions called inside ``forward``)
+   replace each operation's output by an autograd node whose backward applies the operation's
+   DeepLIFT rule, reading the example's recorded activations.
+
+One backward pass per target through the references' graph then gives the multipliers ``m`` of
+every pair: linear layers' input gradients do not depend on where they are taken, so only the
+non-linear operations need the example's values. Parameters never receive gradients.
+
+Hypothetical contributions are ``H = m - sum_c r_c m_c`` per position; attributions are their mean
+over references, times ``X`` unless ``hypothetical=True``. The convergence delta of a pair is
+``f(x) - f(r) - sum (x - r) m``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from . import functional, rules
+from .references import dinucleotide_shuffle
+
+__all__ = ["deep_lift_shap", "explain", "Explanation"]
+
+ReferenceSource = Callable[[int, int], torch.Tensor]
+
+
+@dataclass
+class Explanation:
+    """Low-level results of :func:`explain` (float64, on the CPU).
+
+    Attributes
+    ----------
+    hypothetical_sum : torch.Tensor
+        ``(n_targets, n, alphabet, length)``: sum over references of ``m - sum_c r_c m_c``.
+    deltas : torch.Tensor
+        ``(n_targets, n, n_references)``: signed convergence deltas ``f(x) - f(r) - sum (x-r) m``.
+    example_predictions : torch.Tensor
+        ``(n_targets, n)``: ``f(x)``.
+    reference_predictions : torch.Tensor
+        ``(n_targets, n, n_references)``: ``f(r)``.
+    multipliers : torch.Tensor or None
+        ``(n_targets, n, n_references, alphabet, length)`` when asked for, else None.
+    """
+
+    hypothetical_sum: torch.Tensor
+    deltas: torch.Tensor
+    example_predictions: torch.Tensor
+    reference_predictions: torch.Tensor
+    multipliers: torch.Tensor | None = None
+
+
+class _RuleNode(torch.autograd.Function):
+    """Identity in the forward pass; the DeepLIFT rule of one operation in the backward pass."""
+
+    @staticmethod
+    def forward(ctx, reference_input, reference_output, record):  # noqa: D102
+        ctx.save_for_backward(reference_input, reference_output)
+        ctx.record = record
+        return reference_output.clone()
+
+    @staticmethod
+    def backward(ctx, grad_output):  # noqa: D102
+        reference_input, reference_output = ctx.saved_tensors
+        record = ctx.record
+        session = record.session
+        call = rules.OpCall(
+            op=record.op,
+            forward=record.forward,
+            example_input=session.expand(record.example_input, reference_input),
+            reference_input=reference_input,
+            example_output=session.expand(record.example_output, reference_output),
+            reference_output=reference_output,
+            grad_output=grad_output,
+        )
+        with session.paused():
+            grad_input = record.rule(call)
+        return grad_input.to(reference_input.dtype), None, None
+
+
+@dataclass
+class _Record:
+    """One non-linear call recorded during the examples' pass."""
+
+    session: _Session
+    key: Any
+    where: str
+    op: Any
+    rule: Callable
+    forward: Callable
+    example_input: torch.Tensor
+    example_output: torch.Tensor
+
+
+class _Mode(TorchFunctionMode):
+    """Routes non-linear torch functions called in ``forward`` through the session."""
+
+    def __init__(self, session: _Session):
+        super().__init__()
+        self.session = session
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        session = self.session
+        if not session.active or session.handled_depth > 0:
+            return func(*args, **kwargs)
+        interception = functional.intercept(func, args, kwargs)
+        if interception is not None:
+            return session.functional_call(func, interception, args, kwargs)
+        result = func(*args, **kwargs)
+        if session.phase == "reference":
+            session.check_linear(func, args, kwargs, result)
+        return result
+
+
+class _Session:
+    """State shared by the hooks of one ``explain`` call."""
+
+    def __init__(self, model: nn.Module, module_rules: dict):
+        self.model = model
+        self.module_rules = module_rules
+        self.names = {}
+        for name, module in model.named_modules():
+            self.names.setdefault(module, name or type(model).__name__)
+        self.phase = "off"  # "example" | "reference" | "off"
+        self.paused_depth = 0
+        self.handled_depth = 0
+        self.frames: list[tuple[nn.Module, bool]] = []
+        self.records: list[_Record] = []
+        self.cursor = 0
+        self.pair_examples: torch.Tensor | None = None
+        self.n_examples = 0
+        self.reported: set = set()
+        self.handles = []
+        self.mode = _Mode(self)
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        return self.phase != "off" and self.paused_depth == 0
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        self.paused_depth += 1
+        try:
+            yield
+        finally:
+            self.paused_depth -= 1
+
+    @contextlib.contextmanager
+    def examples_pass(self) -> Iterator[None]:
+        self.phase, self.records, self.frames, self.handled_depth = "example", [], [], 0
+        try:
+            with self.mode:
+                yield
+        finally:
+            self.phase = "off"
+
+    @contextlib.contextmanager
+    def references_pass(self, pair_examples: torch.Tensor, n_examples: int) -> Iterator[None]:
+        self.phase, self.cursor, self.frames, self.handled_depth = "reference", 0, [], 0
+        self.pair_examples, self.n_examples = pair_examples, n_examples
+        try:
+            with self.mode:
+                yield
+            if self.cursor != len(self.records):
+                raise RuntimeError(self._path_error("fewer"))
+        finally:
+            self.phase = "off"
+
+    def _path_error(self, what: str) -> str:
+        return (
+            f"the model called {what} non-linear operations for the references than for the "
+            "examples: its forward pass depends on the input's values (data-dependent control "
+            "flow), so seqlift cannot pair example and reference activations."
+        )
+
+    def where(self) -> str:
+        if not self.frames:
+            return f"'{self.names[self.model]}' ({type(self.model).__name__})"
+        module = self.frames[-1][0]
+        return f"'{self.names.get(module, '?')}' ({type(module).__name__})"
+
+    # -- hooks -------------------------------------------------------------------------------
+    def install(self) -> None:
+        for module in self.model.modules():
+            self.handles.append(module.register_forward_pre_hook(self._pre_hook))
+            self.handles.append(module.register_forward_hook(self._post_hook))
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def _pre_hook(self, module: nn.Module, args: tuple) -> None:
+        if not self.active:
+            return
+        rule = None
+        if self.handled_depth == 0:
+            rule = rules.rule_for_module(module, self.module_rules)
+        handled = rule is not None and bool(args) and isinstance(args[0], torch.Tensor)
+        self.frames.append((module, handled))
+        if handled:
+            self.handled_depth += 1
+
+    def _post_hook(self, module: nn.Module, args: tuple, output: Any) -> Any:
+        if not self.active:
+            return None
+        _, handled = self.frames.pop()
+        if not handled:
+            return None
+        self.handled_depth -= 1
+        if not isinstance(output, torch.Tensor):
+            raise TypeError(
+                f"module {self.names.get(module, '?')} ({type(module).__name__}) has a DeepLIFT "
+                "rule but did not return a single tensor"
+            )
+        rule = rules.rule_for_module(module, self.module_rules)
+
+        def forward(t: torch.Tensor, module: nn.Module = module) -> torch.Tensor:
+            return module(t)
+
+        where = f"'{self.names.get(module, '?')}' ({type(module).__name__})"
+        return self.operation(module, where, module, rule, forward, args[0], output)
+
+    def functional_call(self, func, interception, args, kwargs) -> torch.Tensor:
+        x = interception.input
+        where = f"{functional.function_name(func)} in {self.where()}"
+        if self.phase == "example":
+            before = x.clone() if interception.inplace else x
+            with torch.no_grad():
+                out = interception.forward(before)
+            self.operation(func, where, interception.op, interception.rule,
+                           interception.forward, before, out)
+            if interception.inplace:
+                x.copy_(out)
+                return x
+            return out
+        source = x.clone() if interception.inplace else x
+        with torch.no_grad():
+            out = interception.forward(source)
+        wrapped = self.operation(func, where, interception.op, interception.rule,
+                                 interception.forward, source, out)
+        if interception.inplace:
+            x.copy_(wrapped)
+            return x
+        return wrapped
+
+    def operation(self, key, where, op, rule, forward, inp, out) -> torch.Tensor:
+        """Record (examples' pass) or wrap (references' pass) one non-linear call."""
+        if self.phase == "example":
+            self.records.append(
+                _Record(self, key, where, op, rule, forward, inp.detach().clone(),
+                        out.detach().clone())
+            )
+            return out
+        if self.cursor >= len(self.records):
+            raise RuntimeError(self._path_error("more"))
+        record = self.records[self.cursor]
+        self.cursor += 1
+        if record.key is not key:
+            raise RuntimeError(self._path_error("different"))
+        if not inp.requires_grad:
+            return out
+        return _RuleNode.apply(inp, out.detach(), record)
+
+    def expand(self, example: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        """Broadcast an example activation ``(n_examples * q, ...)`` to its pairs."""
+        n_examples, n_pairs = self.n_examples, self.pair_examples.shape[0]
+        if example.shape[0] == n_examples:
+            expanded = example.index_select(0, self.pair_examples)
+        elif example.shape[0] % n_examples == 0 and like.shape[0] % n_pairs == 0:
+            per = example.shape[0] // n_examples
+            grouped = example.reshape(n_examples, per, *example.shape[1:])
+            expanded = grouped.index_select(0, self.pair_examples).reshape(like.shape)
+        else:
+            expanded = example
+        if expanded.shape != like.shape:
+            raise RuntimeError(
+                f"cannot pair an example activation of shape {tuple(example.shape)} with the "
+                f"references' activation of shape {tuple(like.shape)}"
+            )
+        return expanded.to(like.dtype)
+
+    def check_linear(self, func, args, kwargs, result) -> None:
+        """Warn once about an input-dependent call that has no rule and is not known linear."""
+        if not isinstance(result, torch.Tensor) or not result.requires_grad:
+            return
+        if functional.is_known_linear(func, args, kwargs):
+            return
+        key = (func, self.where())
+        if key in self.reported:
+            return
+        self.reported.add(key)
+        warnings.warn(
+            f"{functional.function_name(func)} called in module {self.where()} depends on the "
+            "input but has no DeepLIFT rule and is not known to be linear; seqlift treats it as "
+            "linear (its plain gradient), so attributions may not sum to delta. Register a rule "
+            "for the enclosing module with additional_nonlinear_ops.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+def _leaf_modules_without_rules(model: nn.Module, module_rules: dict) -> list[str]:
+    names = []
+    for name, module in model.named_modules():
+        if any(True for _ in module.children()):
+            continue
+        if rules.rule_for_module(module, module_rules) is not None:
+            continue
+        if isinstance(module, rules.LINEAR_MODULES):
+            continue
+        names.append(f"'{name}' ({type(module).__name__})")
+    return names
+
+
+@contextlib.contextmanager
+def _prepared(model: nn.Module, device: torch.device, dtype: torch.dtype,
+              module_rules: dict) -> Iterator[tuple[nn.Module, _Session]]:
+    """Put the model in the state attribution needs; restore everything afterwards."""
+    parameters = list(model.parameters())
+    tensors = parameters + list(model.buffers())
+    original_dtype = next((t.dtype for t in tensors if t.is_floating_point()), dtype)
+    working = model if original_dtype == dtype else copy.deepcopy(model).to(dtype)
+    original_device = tensors[0].device if tensors else torch.device("cpu")
+    training = {module: module.training for module in model.modules()}
+    trained_layers = [
+        name for name, module in model.named_modules()
+        if module.training and isinstance(
+            module, (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm))
+    ]
+    requires_grad = [p.requires_grad for p in working.parameters()]
+    inplace = [m for m in working.modules() if getattr(m, "inplace", False) is True]
+    session = _Session(working, module_rules)
+    try:
+        if trained_layers:
+            warnings.warn(
+                "the model was in training mode; seqlift puts it in eval mode for attribution "
+                f"(affects {', '.join(trained_layers[:5])}) and restores its mode afterwards.",
+                UserWarning,
+                stacklevel=3,
+            )
+        working.eval()
+        working.to(device)
+        for p in working.parameters():
+            p.requires_grad_(False)
+        for m in inplace:
+            m.inplace = False
+        session.install()
+        yield working, session
+    finally:
+        session.remove()
+        for m in inplace:
+            m.inplace = True
+        for p, flag in zip(working.parameters(), requires_grad, strict=True):
+            p.requires_grad_(flag)
+        for module, flag in training.items():
+            module.training = flag
+        if working is model:
+            model.to(original_device)
+
+
+def _as_outputs(y: Any, name: str = "model") -> torch.Tensor:
+    """Model output as ``(batch, n_outputs)``."""
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(
+            f"the {name} returned {type(y).__name__}; seqlift explains a single output tensor "
+            "of shape (batch, n_outputs). Wrap the model in a module that selects or sums the "
+            "output you want to explain."
+        )
+    if y.ndim == 1:
+        return y[:, None]
+    while y.ndim > 2 and y.shape[-1] == 1:
+        y = y[..., 0]
+    if y.ndim != 2:
+        raise ValueError(
+            f"the {name} returned shape {tuple(y.shape)}; seqlift explains outputs of shape "
+            "(batch, n_outputs). Wrap the model in a module that reduces the extra axes "
+            "(e.g. sums a profile over its length)."
+        )
+    return y
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _resolve_dtype(model: nn.Module, dtype: str | torch.dtype | None) -> torch.dtype:
+    if dtype is None:
+        first = next((p for p in model.parameters() if p.is_floating_point()), None)
+        return first.dtype if first is not None else torch.float32
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    if not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating point type, got {dtype}")
+    return dtype
+
+
+def explain(
+    model: nn.Module,
+    X: torch.Tensor,
+    references: torch.Tensor | ReferenceSource,
+    targets: Sequence[int],
+    batch_size: int = 32,
+    args: tuple | None = None,
+    device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None,
+    additional_nonlinear_ops: dict | None = None,
+    progress: Callable[[int], None] | None = None,
+    keep_multipliers: bool = False,
+    n_references: int | None = None,
+) -> Explanation:
+    """DeepLIFT multipliers summed into per-example results, for several targets at once.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns ``(batch, n_outputs)`` for input ``(batch, alphabet, length)``.
+    X : torch.Tensor
+        ``(n, alphabet, length)`` examples.
+    references : torch.Tensor or callable
+        ``(n, n_references, alphabet, length)``, or ``f(start, stop)`` returning the references
+        of examples ``start:stop`` (then ``n_references`` must be given).
+    targets : sequence of int
+        Output columns to explain; one backward pass each.
+    batch_size : int
+        Example-reference pairs per forward pass. Results do not depend on it.
+    args : tuple of torch.Tensor, optional
+        Extra model inputs, each ``(n, ...)``; every reference gets its example's.
+    device, dtype
+        Where and in which precision to compute; the model is restored afterwards.
+    additional_nonlinear_ops : dict, optional
+        ``{ModuleClass: rule}`` added to or overriding the built-in rules.
+    progress : callable, optional
+        Called with the number of pairs finished after every batch.
+    keep_multipliers : bool
+        Also return every pair's multipliers.
+    n_references : int, optional
+        Number of references per example when ``references`` is a callable.
+
+    Returns
+    -------
+    Explanation
+    """
+    targets = [int(t) for t in targets]
+    if X.ndim != 3:
+        raise ValueError(f"X must have shape (n, alphabet, length), got {tuple(X.shape)}")
+    if isinstance(references, torch.Tensor):
+        if references.ndim != 4 or references.shape[0] != X.shape[0] or \
+                references.shape[2:] != X.shape[1:]:
+            raise ValueError(
+                f"references must have shape (n, n_references, {X.shape[1]}, {X.shape[2]}) with "
+                f"n = {X.shape[0]}, got {tuple(references.shape)}"
+            )
+        fixed = references
+        n_references = references.shape[1]
+
+        def references(start: int, stop: int) -> torch.Tensor:
+            return fixed[start:stop]
+    elif n_references is None:
+        raise ValueError("n_references is required when references is a callable")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    n, k = X.shape[0], int(n_references)
+    if n == 0 or k == 0:
+        raise ValueError(f"nothing to explain: {n} examples with {k} references each")
+    device = _resolve_device(device)
+    dtype = _resolve_dtype(model, dtype)
+    module_rules = rules.build_module_rules(additional_nonlinear_ops)
+    missing = _leaf_modules_without_rules(model, module_rules)
+    if missing:
+        warnings.warn(
+            "seqlift has no DeepLIFT rule for these layers and cannot prove them linear: "
+            f"{', '.join(missing)}. Non-linear torch functions inside them are still handled; "
+            "otherwise they are treated as linear. Register a rule with "
+            "additional_nonlinear_ops={Class: seqlift.rules.rescale} (element-wise) or "
+            "seqlift.rules.gradient (linear).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+    n_targets = len(targets)
+    shape = (X.shape[1], X.shape[2])
+    hypothetical_sum = torch.zeros(n_targets, n, *shape, dtype=torch.float64)
+    deltas = torch.zeros(n_targets, n, k, dtype=torch.float64)
+    example_predictions = torch.zeros(n_targets, n, dtype=torch.float64)
+    reference_predictions = torch.zeros(n_targets, n, k, dtype=torch.float64)
+    multipliers = (torch.zeros(n_targets, n, k, *shape, dtype=torch.float64)
+                   if keep_multipliers else None)
+
+    with _prepared(model, device, dtype, module_rules) as (working, session):
+        cache = _ReferenceCache(references, n, max(1, math.ceil(batch_size / k)))
+        for start in range(0, n * k, batch_size):
+            stop = min(start + batch_size, n * k)
+            pairs = torch.arange(start, stop)
+            example_of_pair, reference_of_pair = pairs // k, pairs % k
+            first, last = int(example_of_pair[0]), int(example_of_pair[-1]) + 1
+            X_examples = X[first:last].to(device=device, dtype=dtype)
+            R = cache.get(first, last)[example_of_pair - first, reference_of_pair]
+            R = R.to(device=device, dtype=dtype).requires_grad_(True)
+            local = (example_of_pair - first).to(device)
+            examples_args = None if args is None else tuple(
+                a[first:last].to(device) for a in args)
+            pair_args = None if args is None else tuple(
+                a[example_of_pair].to(device) for a in args)
+
+            with torch.no_grad(), session.examples_pass():
+                fx = _as_outputs(working(X_examples, *(examples_args or ())))
+            _check_targets(fx, targets)
+            with torch.enable_grad(), session.references_pass(local, last - first):
+                fr = _as_outputs(working(R, *(pair_args or ())))
+            fx = fx[:, targets].double().cpu()
+            fr_targets = fr[:, targets]
+            difference = (X_examples.index_select(0, local) - R).detach()
+            for t in range(n_targets):
+                (m,) = torch.autograd.grad(fr_targets[:, t].sum(), R,
+                                           retain_graph=t < n_targets - 1)
+                hypothetical = m - (R.detach() * m).sum(dim=1, keepdim=True)
+                hypothetical_sum[t].index_add_(0, example_of_pair, hypothetical.double().cpu())
+                explained = (difference * m).sum(dim=(1, 2)).double().cpu()
+                f_ref = fr_targets[:, t].detach().double().cpu()
+                example_predictions[t, first:last] = fx[:, t]
+                reference_predictions[t, example_of_pair, reference_of_pair] = f_ref
+                deltas[t, example_of_pair, reference_of_pair] = (
+                    fx[example_of_pair - first, t] - f_ref - explained)
+                if multipliers is not None:
+                    multipliers[t, example_of_pair, reference_of_pair] = m.double().cpu()
+            if progress is not None:
+                progress(stop - start)
+    return Explanation(hypothetical_sum, deltas, example_predictions, reference_predictions,
+                       multipliers)
+
+
+def _check_targets(outputs: torch.Tensor, targets: list[int]) -> None:
+    n_outputs = outputs.shape[1]
+    bad = [t for t in targets if not -n_outputs <= t < n_outputs]
+    if bad:
+        raise IndexError(
+            f"target {bad[0]} is out of range: the model has {n_outputs} outputs "
+            f"(valid targets are 0..{n_outputs - 1})"
+        )
+
+
+class _ReferenceCache:
+    """Serves references of example ranges from a callable, one chunk of examples at a time."""
+
+    def __init__(self, source: ReferenceSource, n: int, chunk: int):
+        self.source, self.n, self.chunk = source, n, max(chunk, 64)
+        self.start, self.stop, self.values = 0, 0, None
+
+    def get(self, start: int, stop: int) -> torch.Tensor:
+        if self.values is None or start < self.start or stop > self.stop:
+            self.start = start
+            self.stop = min(self.n, max(stop, start + self.chunk))
+            self.values = self.source(self.start, self.stop)
+        return self.values[start - self.start:stop - self.start]
+
+
+def _reference_source(references, X, n_shuffles, random_state):
+    """A ``f(start, stop)`` for the references, and the number of references per example."""
+    from . import references as reference_functions
+
+    if isinstance(references, torch.Tensor):
+        if references.ndim != 4 or references.shape[0] != X.shape[0] or \
+                references.shape[2:] != X.shape[1:]:
+            raise ValueError(
+                f"a references tensor must have shape (n, n_references, {X.shape[1]}, "
+                f"{X.shape[2]}) with n = {X.shape[0]}, got {tuple(references.shape)}"
+            )
+        return references, references.shape[1]
+    if not callable(references):
+        raise TypeError("references must be a tensor or a function f(X, n, random_state)")
+    if n_shuffles < 1:
+        raise ValueError(f"n_shuffles must be >= 1, got {n_shuffles}")
+    builtin = references in (reference_functions.dinucleotide_shuffle,
+                             reference_functions.zeros, reference_functions.uniform)
+    if builtin:
+        seeds = _example_seeds(random_state, X.shape[0])
+
+        def source(start: int, stop: int) -> torch.Tensor:
+            chunk_seeds = None if seeds is None else seeds[start:stop]
+            return references(X[start:stop], n=n_shuffles, random_state=chunk_seeds)
+
+        return source, n_shuffles
+    generated = references(X, n=n_shuffles, random_state=random_state)
+    return _reference_source(generated, X, n_shuffles, random_state)
+
+
+def _example_seeds(random_state, n: int) -> list[int] | None:
+    """Per-example seeds: an int seeds example i with ``region_seed(random_state, i)``."""
+    from .references import region_seed
+
+    if random_state is None:
+        return None
+    if isinstance(random_state, int):
+        return [region_seed(random_state, i) for i in range(n)]
+    seeds = [int(s) for s in random_state]
+    if len(seeds) != n:
+        raise ValueError(f"random_state has {len(seeds)} seeds for {n} examples")
+    return seeds
+
+
+def deep_lift_shap(
+    model: nn.Module,
+    X: torch.Tensor,
+    args: tuple | None = None,
+    target: int | Sequence[int] = 0,
+    batch_size: int = 32,
+    references: torch.Tensor | Callable = dinucleotide_shuffle,
+    n_shuffles: int = 20,
+    return_references: bool = False,
+    hypothetical: bool = False,
+    warning_threshold: float = 0.001,
+    additional_nonlinear_ops: dict | None = None,
+    print_convergence_deltas: bool = False,
+    raw_outputs: bool = False,
+    dtype: str | torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    random_state: int | Sequence[int] | None = None,
+    verbose: bool = False,
+    return_deltas: bool = False,
+):
+    """DeepLIFT/SHAP attributions, with tangermeme's API.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns ``(batch, n_outputs)`` (trailing axes of length 1 are dropped).
+    X : torch.Tensor
+        ``(n, 4, length)`` one-hot sequences.
+    args : tuple of torch.Tensor, optional
+        Extra model inputs, each ``(n, ...)``; the references of an example get its values.
+    target : int or list of int
+        Output column(s) to explain. A list adds a leading target axis to the results; all
+        targets share one forward pass per batch.
+    batch_size : int
+        Example-reference pairs per pass (memory follows it, not ``n_shuffles``). Results do not
+        depend on it.
+    references : callable or torch.Tensor
+        ``f(X, n, random_state) -> (n, n_shuffles, 4, length)`` or a tensor
+        ``(n, k, 4, length)`` of any ``k``. Default: exact dinucleotide shuffles.
+    n_shuffles : int
+        References per example when ``references`` is a function.
+    return_references : bool
+        Also return the references ``(n, k, 4, length)``.
+    hypothetical : bool
+        Return hypothetical contributions for every base instead of multiplying by ``X``.
+    warning_threshold : float
+        A ``RuntimeWarning`` is raised when any ``|delta|`` exceeds it.
+    additional_nonlinear_ops : dict, optional
+        ``{ModuleClass: rule}``; rules from :mod:`seqlift.rules` or ``rule(call)`` callables.
+        A subclass of a registered class gets its parent's rule.
+    print_convergence_deltas : bool
+        Print the deltas of every batch.
+    raw_outputs : bool
+        Return the multipliers ``(n, k, 4, length)`` instead of attributions.
+    dtype : torch.dtype or str, optional
+        Precision of the computation (default: the model's). A different precision runs on a
+        converted copy of the model.
+    device : str or torch.device, optional
+        Default: CUDA when available, else CPU. The model is moved back afterwards.
+    random_state : int or sequence of int, optional
+        Seed of the references: an int seeds example ``i`` with ``region_seed(random_state, i)``;
+        a sequence gives each example its own seed, so an example's references never depend on
+        its position in a batch or shard.
+    verbose : bool
+        Show a progress bar.
+    return_deltas : bool
+        Also return the signed convergence deltas ``(n, k)`` (``(n_targets, n, k)`` for a list).
+
+    Returns
+    -------
+    torch.Tensor or tuple
+        Attributions ``(n, 4, length)`` (or ``(n_targets, n, 4, length)``), then the references
+        if ``return_references``, then the deltas if ``return_deltas``.
+    """
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(f"X must be a torch.Tensor of shape (n, 4, length), got {type(X)}")
+    if X.ndim != 3:
+        raise ValueError(f"X must have shape (n, 4, length), got {tuple(X.shape)}")
+    if X.shape[0] == 0:
+        raise ValueError("X holds no examples")
+    targets = [target] if isinstance(target, int) else [int(t) for t in target]
+    source, n_references = _reference_source(references, X, n_shuffles, random_state)
+    kept: list = []
+    if return_references and callable(source):
+        inner = source
+
+        def source(start: int, stop: int) -> torch.Tensor:
+            values = inner(start, stop)
+            kept.append((start, values))
+            return values
+
+    bar = None
+    if verbose:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=X.shape[0] * n_references, unit="pairs")
+    try:
+        result = explain(
+            model, X, source, targets, batch_size=batch_size, args=args, device=device,
+            dtype=dtype, additional_nonlinear_ops=additional_nonlinear_ops,
+            progress=None if bar is None else bar.update, keep_multipliers=raw_outputs,
+            n_references=n_references,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+
+    out_dtype = _resolve_dtype(model, dtype)
+    worst = result.deltas.abs()
+    if print_convergence_deltas:
+        print(worst)
+    if bool((worst > warning_threshold).any()):
+        flat = worst.amax(dim=0).amax(dim=1)
+        bad = torch.nonzero(flat > warning_threshold).flatten().tolist()
+        warnings.warn(
+            f"Convergence deltas too high: max |delta| = {worst.max().item():.3g} > "
+            f"{warning_threshold} for {len(bad)} example(s) (first: {bad[:10]}).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+    if raw_outputs:
+        attributions = result.multipliers.to(out_dtype)
+    else:
+        attributions = (result.hypothetical_sum / n_references).to(out_dtype)
+        if not hypothetical:
+            attributions = attributions * X.to(out_dtype).cpu()
+    deltas = result.deltas.to(out_dtype)
+    if isinstance(target, int):
+        attributions, deltas = attributions[0], deltas[0]
+
+    outputs = [attributions]
+    if return_references:
+        if isinstance(source, torch.Tensor):
+            outputs.append(source.cpu())
+        else:
+            outputs.append(_assemble(kept, X.shape[0]))
+    if return_deltas:
+        outputs.append(deltas)
+    return outputs[0] if len(outputs) == 1 else tuple(outputs)
+
+
+def _assemble(pieces: list, n: int) -> torch.Tensor:
+    """The references of all examples from the chunks a cache asked for."""
+    whole = None
+    for start, values in pieces:
+        if whole is None:
+            whole = torch.zeros(n, *values.shape[1:], dtype=values.dtype)
+        whole[start:start + values.shape[0]] = values.cpu()
+    return whole
