@@ -64,8 +64,10 @@ class RegionTable:
         return len(self.ids)
 
 
-def open_store(attributions_zarr: PathLike) -> zarr.Group:
-    """Open an ``attributions.zarr`` store read-only."""
+def open_store(attributions_zarr: PathLike | zarr.Group) -> zarr.Group:
+    """Open an ``attributions.zarr`` store read-only (an open group is returned as is)."""
+    if isinstance(attributions_zarr, zarr.Group):
+        return attributions_zarr
     path = Path(attributions_zarr)
     if not path.exists():
         raise FileNotFoundError(f"attributions store not found: {path}")
@@ -77,7 +79,7 @@ def target_names(attributions_zarr: PathLike | zarr.Group) -> list[str]:
 
     Falls back to the (sorted) members of the ``hypothetical`` group when the attribute is absent.
     """
-    group = _as_group(attributions_zarr)
+    group = open_store(attributions_zarr)
     targets = group.attrs.get("targets")
     if targets:
         return [str(target["name"]) for target in targets]
@@ -86,7 +88,7 @@ def target_names(attributions_zarr: PathLike | zarr.Group) -> list[str]:
 
 def resolve_target(attributions_zarr: PathLike | zarr.Group, target: str | int) -> str:
     """The stored name of ``target``, given as a name or as the model output index."""
-    group = _as_group(attributions_zarr)
+    group = open_store(attributions_zarr)
     names = target_names(group)
     if isinstance(target, str) and target in names:
         return target
@@ -99,7 +101,7 @@ def resolve_target(attributions_zarr: PathLike | zarr.Group, target: str | int) 
 
 def read_regions(attributions_zarr: PathLike | zarr.Group) -> RegionTable:
     """Read ``regions/{id,chrom,start,end}`` from the store."""
-    group = _as_group(attributions_zarr)
+    group = open_store(attributions_zarr)
     return RegionTable(
         ids=[str(value) for value in group["regions/id"][:]],
         chroms=[str(value) for value in group["regions/chrom"][:]],
@@ -132,7 +134,7 @@ def read_target_block(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One-hot ``(m, 4, length)`` uint8 and hypothetical ``(m, 4, length)`` float32 of regions
     ``start:stop``."""
-    group = _as_group(attributions_zarr)
+    group = open_store(attributions_zarr)
     name = resolve_target(group, target)
     onehot = np.asarray(group["onehot"][start:stop], dtype=np.uint8)
     hypothetical = np.asarray(group[f"hypothetical/{name}"][start:stop], dtype=np.float32)
@@ -143,7 +145,7 @@ def iter_target_blocks(
     attributions_zarr: PathLike | zarr.Group, target: str | int, block_size: int = BLOCK_SIZE
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Yield ``(first_region_index, onehot, hypothetical)`` blocks of at most ``block_size`` regions."""
-    group = _as_group(attributions_zarr)
+    group = open_store(attributions_zarr)
     n_regions = group["onehot"].shape[0]
     for first in range(0, n_regions, block_size):
         onehot, hypothetical = read_target_block(group, target, first, first + block_size)
@@ -377,9 +379,3 @@ def _write_npz_blockwise(
             n_rows += block.shape[0]
         if n_rows != shape[0]:
             raise RuntimeError(f"wrote {n_rows} rows to {path}, expected {shape[0]}")
-
-
-def _as_group(attributions_zarr: PathLike | zarr.Group) -> zarr.Group:
-    if isinstance(attributions_zarr, zarr.Group):
-        return attributions_zarr
-    return open_store(attributions_zarr)

@@ -103,9 +103,7 @@ def _convergence_rows(
     relative_threshold: float | None,
     eps: float,
 ) -> tuple[list[dict[str, Any]], str]:
-    group = attributions_zarr
-    if not isinstance(group, zarr.Group):
-        group = open_store(attributions_zarr)
+    group = open_store(attributions_zarr)
     name = resolve_target(group, target)
     regions = read_regions(group)
     max_abs_delta, relative_delta, basis = _region_deltas(group, name, eps)
