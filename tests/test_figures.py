@@ -77,6 +77,16 @@ def test_best_window_ties_go_to_the_window_nearest_the_centre() -> None:
     assert best_window(np.zeros(8), 2) == 3  # all tie: the central window [3, 5)
 
 
+def test_best_window_recentres_on_the_motif() -> None:
+    scores = np.zeros(100)
+    scores[30:35] = 1.0
+    scores[15] = 0.01  # makes [15, 35) the single best 20-base window, motif at its edge
+    # Weighted centre (0.01 * 15 + 30 + 31 + 32 + 33 + 34) / 5.01 = 31.966; minus 9.5 -> 22.
+    assert best_window(scores, 20) == 22
+    scores[95:100] = 3.0  # a motif at the sequence end: the window is clipped, not shifted off
+    assert best_window(scores, 20) == 80
+
+
 def test_delta_histogram_counts_every_pair(tmp_path: Path) -> None:
     onehot = np.zeros((2, 4, 6), dtype=np.uint8)
     deltas = {

@@ -233,3 +233,19 @@ def test_motif_recovery_scores_planted_instances(tmp_path: Path) -> None:
     # "any" pools both names: 6 inside bases for AP-1: 3 win all 14, 3 win 6.5 of 14.
     assert result["targets"]["AP-1"]["any"]["auroc"] == (3 * 14 + 3 * 6.5) / 84
     assert json.loads((tmp_path / "qc" / "motif_recovery.json").read_text()) == result
+
+
+def test_motif_recovery_matches_target_to_motif_up_to_punctuation(tmp_path: Path) -> None:
+    onehot = np.zeros((1, 4, 10), dtype=np.uint8)
+    onehot[0, 0] = 1
+    hypothetical = np.zeros((1, 4, 10), dtype=np.float32)
+    hypothetical[0, 0, 4:7] = 1.0
+    store = write_attributions_store(
+        tmp_path / "m.zarr", onehot, {"ap-1": hypothetical}, [("r0", "chr1", 0, 10)]
+    )
+    # The demo's motifs.bed: chrom, start, end, family, score, strand, sequence, peak.
+    motifs = tmp_path / "motifs.bed"
+    motifs.write_text("chr1\t4\t7\tAP1\t0\t+\tTGA\tpeak_0001\n")
+    result = motif_recovery(store, motifs, tmp_path / "motif_recovery.json")
+    assert result["matched"] == {"ap-1": 1.0}
+    assert result["targets"]["ap-1"]["AP1"] == {"auroc": 1.0, "n_inside": 3, "n_outside": 7}

@@ -72,19 +72,30 @@ def rank_regions(attributions_zarr: PathLike, target: str | int) -> tuple[np.nda
 
 
 def best_window(scores: np.ndarray, width: int) -> int:
-    """Start of the ``width``-base window with the highest total ``|scores|``.
+    """Start of the ``width``-base window to show for ``scores`` ``(length,)``.
 
-    Ties go to the window whose middle is closest to the centre of ``scores``, then to the
-    leftmost. When ``width >= len(scores)`` the whole sequence is the window (start 0).
+    First the window with the highest total ``|scores|`` is found (ties to the one whose middle
+    is nearest the centre of ``scores``). Near-equal windows are common, since any window that
+    holds the whole motif scores about the same, so the shown window is then re-centred on the
+    ``|score|``-weighted mean position inside that best window (clipped to the sequence): the
+    motif ends up in the middle of the logo rather than against its edge. When ``width >=
+    length`` the whole sequence is shown (start 0).
     """
     length = scores.shape[-1]
     if width >= length:
         return 0
-    cumulative = np.concatenate([[0.0], np.cumsum(np.abs(scores), dtype=np.float64)])
+    magnitude = np.abs(np.asarray(scores, dtype=np.float64))
+    cumulative = np.concatenate([[0.0], np.cumsum(magnitude)])
     window_totals = cumulative[width:] - cumulative[:-width]
-    best = np.flatnonzero(window_totals == window_totals.max())
-    distance_to_centre = np.abs(2 * best + width - length)
-    return int(best[np.argmin(distance_to_centre)])
+    candidates = np.flatnonzero(window_totals == window_totals.max())
+    first = int(candidates[np.argmin(np.abs(2 * candidates + width - length))])
+    weights = magnitude[first : first + width]
+    if weights.sum() > 0:
+        centre = float(np.dot(np.arange(first, first + width), weights) / weights.sum())
+    else:
+        centre = first + (width - 1) / 2
+    start = math.floor(centre - (width - 1) / 2 + 0.5)
+    return int(min(max(start, 0), length - width))
 
 
 def plot_top_logos(
@@ -97,10 +108,9 @@ def plot_top_logos(
     """Draw logos of projected scores for the ``n_top`` regions with the highest total ``|score|``.
 
     Regions are ranked by ``sum over positions of |hypothetical x one-hot summed over bases|``
-    (ties keep store order). Each logo shows the ``2 * flank``-base window with the highest total
-    ``|projected|`` score in its region (ties to the window nearest the centre), labelled in bp
-    relative to the region centre, so the motif driving the prediction is readable rather than
-    squeezed into the full window.
+    (ties keep store order). Each logo zooms to ``2 * flank`` bases around the highest-scoring
+    part of its region (see :func:`best_window`), labelled in bp relative to the region centre,
+    so the motif driving the prediction is readable rather than squeezed into the full window.
 
     Returns
     -------

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -275,8 +276,9 @@ def motif_recovery(
     inside at least one planted instance named ``m``, the negatives are bases inside no planted
     instance of any name (so other motifs' bases are left out rather than counted as
     negatives); ``"any"`` pools every name. The score is ``|sum over bases of hypothetical x
-    one-hot|``. Targets whose name is also a motif name get a ``matched`` entry: the auROC of
-    their own motif, which should be close to 1 for a model that learned it.
+    one-hot|``. A target whose name equals a motif name up to case and punctuation (target
+    ``AP-1``, motif ``AP1``) gets a ``matched`` entry: the auROC of its own motif, which should
+    be close to 1 for a model that learned it.
 
     Parameters
     ----------
@@ -323,10 +325,20 @@ def motif_recovery(
         for name, mask in [*inside.items(), ("any", any_motif)]:
             per_motif[name] = _recovery_entry(scores, mask, outside)
         result["targets"][target] = per_motif
-        if target in inside:
-            result["matched"][target] = per_motif[target]["auroc"]
+        matching = [name for name in motif_names if _same_name(name, target)]
+        if len(matching) == 1:
+            result["matched"][target] = per_motif[matching[0]]["auroc"]
     _write_json(Path(out_json), result)
     return result
+
+
+def _same_name(motif_name: str, target_name: str) -> bool:
+    """Names equal up to case and punctuation, so a target ``AP-1`` matches motif ``AP1``."""
+    return _canonical_name(motif_name) == _canonical_name(target_name)
+
+
+def _canonical_name(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", name.lower())
 
 
 def _recovery_entry(scores: np.ndarray, positives: np.ndarray, negatives: np.ndarray) -> dict:
