@@ -31,6 +31,7 @@ streamed in blocks of regions so that genome-wide stores never have to fit in me
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 import zipfile
@@ -46,6 +47,8 @@ import zarr
 from seqlift.storage import atomic_file
 
 PathLike = str | os.PathLike
+
+logger = logging.getLogger(__name__)
 
 # Regions read per block when streaming; 1024 x 4 x 2114 float32 is about 35 MB.
 BLOCK_SIZE = 1024
@@ -185,6 +188,7 @@ def export_tfmodisco(
         np.float32,
         (hypothetical for _, _, hypothetical in iter_target_blocks(group, name)),
     )
+    logger.info("tfmodisco-lite inputs of %s, %s regions: %s, %s", name, shape[0], ohe_path, attr_path)
     return ohe_path, attr_path
 
 
@@ -208,6 +212,7 @@ def export_chrombpnet_h5(attributions_zarr: PathLike, target: str | int, path: P
             raw[first:stop] = onehot.astype(np.int8)
             shap[first:stop] = hypothetical
             projected[first:stop] = hypothetical * onehot.astype(np.float32)
+    logger.info("ChromBPNet-style h5 of %s, %s regions: %s", name, shape[0], path)
     return path
 
 
@@ -282,6 +287,7 @@ def export_bigwig(
                 bigwig.addEntries(chrom, span_start, values=values, span=1, step=1)
         finally:
             bigwig.close()
+    logger.info("bigWig of %s projected scores, %d regions: %s", name, len(regions), path)
     return path
 
 

@@ -26,6 +26,7 @@ instance, as an auROC per target and motif name.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -63,6 +64,8 @@ __all__ = [
 ]
 
 TSV_COLUMNS = ("id", "chrom", "start", "end", "max_abs_delta", "relative_delta", "flagged", "reason")
+
+logger = logging.getLogger(__name__)
 
 # Regions named per target in a warning or error message; the tsv has them all.
 _REGIONS_NAMED = 10
@@ -207,6 +210,10 @@ def convergence_qc(
             "flagged_regions": [row["id"] for row in flagged[:_REGIONS_NAMED]],
             "table": tsv_path.name,
         }
+        logger.info(
+            "convergence QC %s: %d of %d regions flagged, max |delta| %s -> %s",
+            name, len(flagged), len(rows), summary["targets"][name]["max_abs_delta"], tsv_path,
+        )
         if flagged:
             problems.append(_describe_flagged(name, rows, flagged, tsv_path, threshold))
     summary["status"] = failed_status if problems else "pass"
@@ -329,6 +336,7 @@ def motif_recovery(
         if len(matching) == 1:
             result["matched"][target] = per_motif[matching[0]]["auroc"]
     _write_json(Path(out_json), result)
+    logger.info("motif recovery auROC of matched motifs: %s -> %s", result["matched"], out_json)
     return result
 
 
