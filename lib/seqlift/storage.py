@@ -1,0 +1,408 @@
+"""On-disk formats of the workflow: region and reference stores, shard files, the results store.
+
+Everything is written atomically: into a temporary path in the destination's own folder, then
+moved into place with :func:`os.replace`, so that a job killed mid-write (even by SIGKILL) leaves
+only a ``.tmp-*`` leftover, never a file that Snakemake or seqlift would take as finished.
+
+Stores (zarr v3 directories)::
+
+    regions.zarr      onehot (n, 4, length) uint8; regions/{id, chrom, start, end, number}
+    references.zarr   codes (n, k, length) uint8, A=0 C=1 G=2 T=3 N=4 (one byte per base),
+                      or shared (k, 4, length) float32 when every region uses the same ones
+    attributions.zarr onehot, hypothetical/<target>, deltas/<target>,
+                      predictions/<target>/{example, reference_mean}, regions/* (see below)
+
+A shard file (``.npz``) holds one region shard x one reference block: float64 sums over the
+block's references of the hypothetical contributions ``(n_targets, n, 4, length)``, the signed
+deltas ``(n_targets, n, k_block)``, ``f(x)`` ``(n_targets, n)`` and ``f(r)`` ``(n_targets, n,
+k_block)``, plus a JSON header recording what made it (config hash, model checksum, seqlift
+version, region and reference ranges).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+PathLike = str | os.PathLike
+
+__all__ = [
+    "atomic_directory",
+    "atomic_file",
+    "RegionStore",
+    "write_region_store",
+    "read_region_store",
+    "write_reference_store",
+    "read_reference_store",
+    "reference_count",
+    "ShardResult",
+    "write_shard",
+    "read_shard",
+    "AttributionPart",
+    "write_attribution_store",
+    "write_json",
+]
+
+# Chunks of about this many regions keep a chunk of (n, 4, 2114) float32 near 8 MB.
+REGIONS_PER_CHUNK = 256
+
+
+@contextlib.contextmanager
+def atomic_file(path: PathLike, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; move it onto ``path`` if the block succeeds.
+
+    The temporary name keeps ``suffix`` (e.g. ``".npz"``) so that writers which append an
+    extension do not rename it. On error the temporary file is removed and nothing is moved.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix, dir=path.parent)
+    os.close(handle)
+    temporary = Path(temporary)
+    try:
+        yield temporary
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+@contextlib.contextmanager
+def atomic_directory(path: PathLike) -> Iterator[Path]:
+    """Yield a fresh temporary folder next to ``path``; rename it to ``path`` on success.
+
+    An existing ``path`` is replaced only after the new folder is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    try:
+        yield temporary
+        if path.exists():
+            # os.replace cannot overwrite a non-empty folder: move the old one aside first.
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            os.replace(path, old / "store")
+            os.replace(temporary, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def _chunks(shape: Sequence[int]) -> tuple[int, ...]:
+    return (max(1, min(int(shape[0]), REGIONS_PER_CHUNK)), *(max(1, int(s)) for s in shape[1:]))
+
+
+def _write_array(group: zarr.Group, name: str, data: np.ndarray) -> None:
+    data = np.asarray(data)
+    if data.dtype.kind == "U":
+        # Variable-length strings read back as str objects whatever the longest id is.
+        group.create_array(name, shape=data.shape, dtype=str, chunks=_chunks(data.shape))
+        if data.size:
+            group[name][...] = data.astype(object)
+        return
+    group.create_array(name, shape=data.shape, dtype=data.dtype, chunks=_chunks(data.shape))
+    if data.size:
+        group[name][...] = data
+
+
+@dataclass
+class RegionStore:
+    """Regions kept by the regions stage, in output order.
+
+    Attributes
+    ----------
+    onehot : np.ndarray
+        ``(n, 4, width)`` uint8 one-hot sequence (an all-zero column is an N).
+    ids, chroms : np.ndarray
+        ``(n,)`` str.
+    starts, ends : np.ndarray
+        ``(n,)`` int64, 0-based half-open genome coordinates of the windows.
+    numbers : np.ndarray
+        ``(n,)`` int64, the region number inside the id (``region_000042`` -> 42), which seeds the
+        region's references independently of sharding.
+    """
+
+    onehot: np.ndarray
+    ids: np.ndarray
+    chroms: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    numbers: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.onehot.shape[0])
+
+
+def _write_region_table(group: zarr.Group, regions: RegionStore) -> None:
+    table = group.create_group("regions")
+    _write_array(table, "id", np.asarray(regions.ids, dtype=str))
+    _write_array(table, "chrom", np.asarray(regions.chroms, dtype=str))
+    _write_array(table, "start", np.asarray(regions.starts, dtype=np.int64))
+    _write_array(table, "end", np.asarray(regions.ends, dtype=np.int64))
+    _write_array(table, "number", np.asarray(regions.numbers, dtype=np.int64))
+
+
+def write_region_store(path: PathLike, regions: RegionStore, attrs: Mapping[str, Any] | None = None) -> None:
+    """Write ``regions.zarr`` (one-hot and region table) atomically."""
+    with atomic_directory(path) as temporary:
+        root = zarr.open_group(str(temporary), mode="w")
+        _write_array(root, "onehot", np.asarray(regions.onehot, dtype=np.uint8))
+        _write_region_table(root, regions)
+        root.attrs.update(dict(attrs or {}))
+
+
+def _read_strings(array: zarr.Array) -> np.ndarray:
+    if array.shape[0] == 0:
+        return np.zeros(0, dtype=str)
+    return np.array(np.asarray(array[:]).tolist(), dtype=str)
+
+
+def read_region_store(path: PathLike, start: int = 0, stop: int | None = None) -> RegionStore:
+    """Read regions ``start:stop`` of a ``regions.zarr`` store."""
+    root = zarr.open_group(str(path), mode="r")
+    n = root["onehot"].shape[0]
+    stop = n if stop is None else min(stop, n)
+    selection = slice(start, stop)
+    table = root["regions"]
+    empty = stop <= start
+    return RegionStore(
+        onehot=np.asarray(root["onehot"][selection]) if not empty else np.zeros((0, *root["onehot"].shape[1:]), np.uint8),
+        ids=_read_strings(table["id"])[selection],
+        chroms=_read_strings(table["chrom"])[selection],
+        starts=np.asarray(table["start"][:], dtype=np.int64)[selection],
+        ends=np.asarray(table["end"][:], dtype=np.int64)[selection],
+        numbers=np.asarray(table["number"][:], dtype=np.int64)[selection],
+    )
+
+
+def count_regions(path: PathLike) -> int:
+    """Number of regions in a ``regions.zarr`` store."""
+    return int(zarr.open_group(str(path), mode="r")["onehot"].shape[0])
+
+
+def write_reference_store(
+    path: PathLike,
+    codes: np.ndarray | None = None,
+    shared: np.ndarray | None = None,
+    attrs: Mapping[str, Any] | None = None,
+) -> None:
+    """Write ``references.zarr`` atomically, holding exactly one of two arrays.
+
+    Parameters
+    ----------
+    codes : np.ndarray, optional
+        ``(n, k, length)`` uint8 base codes (A=0 C=1 G=2 T=3, 4 = all-zero column): each region's
+        own one-hot references, one byte per base.
+    shared : np.ndarray, optional
+        ``(k, 4, length)`` float32 references used by every region (``uniform``'s 0.25 profile,
+        ``zeros``), which are not one-hot or need not be stored per region.
+    """
+    if (codes is None) == (shared is None):
+        raise ValueError("give exactly one of codes and shared")
+    if codes is not None:
+        codes = np.asarray(codes)
+        if codes.dtype != np.uint8 or codes.ndim != 3:
+            raise ValueError(f"reference codes must be uint8 (n, k, length), got {codes.dtype} {codes.shape}")
+    if shared is not None:
+        shared = np.asarray(shared, dtype=np.float32)
+        if shared.ndim != 3 or shared.shape[1] != 4:
+            raise ValueError(f"shared references must be (k, 4, length), got {shared.shape}")
+    with atomic_directory(path) as temporary:
+        root = zarr.open_group(str(temporary), mode="w")
+        if codes is not None:
+            _write_array(root, "codes", codes)
+        else:
+            _write_array(root, "shared", shared)
+        root.attrs.update(dict(attrs or {}))
+
+
+def reference_count(path: PathLike) -> int:
+    """Number of references per region ``k`` in a ``references.zarr`` store."""
+    root = zarr.open_group(str(path), mode="r")
+    return int(root["codes"].shape[1] if "codes" in root else root["shared"].shape[0])
+
+
+def read_reference_store(
+    path: PathLike, regions: slice = slice(None), references: slice = slice(None)
+) -> tuple[str, np.ndarray]:
+    """Read a slice of references.
+
+    Returns
+    -------
+    kind : {"codes", "shared"}
+    array : np.ndarray
+        ``codes``: ``(m, k_slice, length)`` uint8 for the selected regions; ``shared``:
+        ``(k_slice, 4, length)`` float32, the same for every region.
+    """
+    root = zarr.open_group(str(path), mode="r")
+    if "codes" in root:
+        array = root["codes"]
+        if 0 in array.shape:
+            return "codes", np.zeros(array.shape, dtype=np.uint8)[regions, references]
+        return "codes", np.asarray(array[regions, references])
+    array = root["shared"]
+    if 0 in array.shape:
+        return "shared", np.zeros(array.shape, dtype=np.float32)[references]
+    return "shared", np.asarray(array[references], dtype=np.float32)
+
+
+@dataclass
+class ShardResult:
+    """Partial results of one region shard x one reference block (float64 sums, see module doc).
+
+    Attributes
+    ----------
+    hypothetical_sum : np.ndarray
+        ``(n_targets, n, 4, length)`` float64, sum over the block's references.
+    deltas : np.ndarray
+        ``(n_targets, n, k_block)`` float64, signed ``f(x) - f(r) - sum((x - r) * m)``.
+    example_predictions : np.ndarray
+        ``(n_targets, n)`` float64, ``f(x)``.
+    reference_predictions : np.ndarray
+        ``(n_targets, n, k_block)`` float64, ``f(r)``.
+    header : dict
+        JSON-serialisable provenance: config_hash, model_checksum, seqlift_version,
+        region_start/region_stop, reference_start/reference_stop, shard, block.
+    """
+
+    hypothetical_sum: np.ndarray
+    deltas: np.ndarray
+    example_predictions: np.ndarray
+    reference_predictions: np.ndarray
+    header: dict
+
+
+_SHARD_ARRAYS = ("hypothetical_sum", "deltas", "example_predictions", "reference_predictions")
+
+
+def write_shard(path: PathLike, result: ShardResult) -> None:
+    """Write a shard ``.npz`` atomically (uncompressed: float64 sums barely compress)."""
+    arrays = {name: np.asarray(getattr(result, name), dtype=np.float64) for name in _SHARD_ARRAYS}
+    header = np.frombuffer(json.dumps(result.header, sort_keys=True).encode(), dtype=np.uint8)
+    with atomic_file(path, suffix=".npz") as temporary:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, header=header, **arrays)
+
+
+def read_shard(path: PathLike) -> ShardResult:
+    """Read a shard ``.npz`` written by :func:`write_shard`."""
+    with np.load(path, allow_pickle=False) as data:
+        header = json.loads(bytes(data["header"]).decode())
+        arrays = {name: data[name] for name in _SHARD_ARRAYS}
+    return ShardResult(header=header, **arrays)
+
+
+@dataclass
+class AttributionPart:
+    """Aggregated results of regions ``start:stop`` (one region shard, all references).
+
+    ``hypothetical`` ``(n_targets, m, 4, length)`` is the mean over all references;
+    ``deltas`` and ``reference_predictions`` are ``(n_targets, m, n_references)``;
+    ``example_predictions`` is ``(n_targets, m)``.
+    """
+
+    start: int
+    stop: int
+    hypothetical: np.ndarray
+    deltas: np.ndarray
+    example_predictions: np.ndarray
+    reference_predictions: np.ndarray
+
+
+def write_attribution_store(
+    path: PathLike,
+    regions_zarr: PathLike,
+    target_names: Sequence[str],
+    n_references: int,
+    parts: Iterable[AttributionPart],
+    attrs: Mapping[str, Any],
+) -> None:
+    """Write ``attributions.zarr`` in the layout shared with :mod:`seqlift.exports`, atomically.
+
+    Layout::
+
+        onehot                              (n, 4, length) uint8
+        hypothetical/<target>               (n, 4, length) float32, mean over all references
+        deltas/<target>                     (n, n_references) float32, signed
+        predictions/<target>/example        (n,) float32, f(x)
+        predictions/<target>/reference_mean (n,) float32, mean over references of f(r)
+        predictions/<target>/reference      (n, n_references) float32, f(r)
+        regions/{id, chrom}                 (n,) str
+        regions/{start, end, number}        (n,) int64
+
+    Parameters
+    ----------
+    regions_zarr : path
+        The regions store; its one-hot and region table are copied.
+    target_names : sequence of str
+        Group names, one per target, in target order.
+    parts : iterable of AttributionPart
+        Must cover ``range(n)`` exactly once; written as they come, so memory holds one part.
+    attrs : mapping
+        Root attributes: config, seqlift_version, model_checksum, targets, n_references.
+    """
+    regions = read_region_store(regions_zarr)
+    n, width = regions.onehot.shape[0], regions.onehot.shape[-1]
+    with atomic_directory(path) as temporary:
+        root = zarr.open_group(str(temporary), mode="w")
+        _write_array(root, "onehot", regions.onehot)
+        _write_region_table(root, regions)
+        arrays: dict[tuple[str, str], zarr.Array] = {}
+        for group_name in ("hypothetical", "deltas", "predictions"):
+            root.create_group(group_name)
+        for name in target_names:
+            predictions = root["predictions"].create_group(name)
+            for key, group, array_name, shape in (
+                ("hypothetical", root["hypothetical"], name, (n, 4, width)),
+                ("deltas", root["deltas"], name, (n, n_references)),
+                ("example", predictions, "example", (n,)),
+                ("reference_mean", predictions, "reference_mean", (n,)),
+                ("reference", predictions, "reference", (n, n_references)),
+            ):
+                arrays[(key, name)] = group.create_array(
+                    array_name, shape=shape, dtype=np.float32, chunks=_chunks(shape), fill_value=np.nan
+                )
+        covered = 0
+        for part in parts:
+            selection = slice(part.start, part.stop)
+            covered += part.stop - part.start
+            if part.stop == part.start:
+                continue
+            for index, name in enumerate(target_names):
+                arrays[("hypothetical", name)][selection] = part.hypothetical[index].astype(np.float32)
+                arrays[("deltas", name)][selection] = part.deltas[index].astype(np.float32)
+                arrays[("example", name)][selection] = part.example_predictions[index].astype(np.float32)
+                arrays[("reference_mean", name)][selection] = _mean_last(
+                    part.reference_predictions[index]
+                ).astype(np.float32)
+                arrays[("reference", name)][selection] = part.reference_predictions[index].astype(np.float32)
+        if covered != n:
+            raise ValueError(f"attribution parts cover {covered} regions, the store has {n}")
+        root.attrs.update(dict(attrs))
+
+
+def _mean_last(values: np.ndarray) -> np.ndarray:
+    if values.shape[-1] == 0:
+        return np.full(values.shape[:-1], np.nan)
+    return values.mean(axis=-1)
+
+
+def write_json(path: PathLike, payload: Any) -> None:
+    """Write JSON atomically."""
+    with atomic_file(path) as temporary:
+        temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,17 @@
+"""Snakemake adapter of rule `aggregate`: shards -> attributions.zarr."""
+
+import os
+
+from seqlift.pipeline import aggregate_shards, log_to_file
+
+job = snakemake  # noqa: F821 - injected by Snakemake's script directive
+log_to_file(job.log[0])
+aggregate_shards(
+    shard_paths=job.input.shards,
+    regions_zarr=job.input.regions,
+    references_zarr=job.input.references,
+    output=job.output.zarr,
+    config=job.params.config,
+    full_config=job.params.full_config,
+    base_dir=os.getcwd(),
+)

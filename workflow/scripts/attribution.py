@@ -1,0 +1,20 @@
+"""Snakemake adapter of rule `attribution`: one region shard x one reference block."""
+
+import os
+
+from seqlift.pipeline import log_to_file, run_attribution_shard
+
+job = snakemake  # noqa: F821 - injected by Snakemake's script directive
+log = log_to_file(job.log[0])
+run_attribution_shard(
+    config=job.params.config,
+    regions_zarr=job.input.regions,
+    references_zarr=job.input.references,
+    shard=job.wildcards.scatteritem,
+    block=job.wildcards.block,
+    output=job.output.shard,
+    base_dir=os.getcwd(),
+    batch_size=job.params.batch_size,
+    threads=job.threads,
+    progress_file=log,
+)

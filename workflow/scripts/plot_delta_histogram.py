@@ -1,0 +1,10 @@
+"""Snakemake adapter of rule `plot_delta_histogram`: |delta| per target, with the QC threshold."""
+
+from seqlift.figures import plot_delta_histogram
+from seqlift.pipeline import log_to_file
+
+job = snakemake  # noqa: F821 - injected by Snakemake's script directive
+log_to_file(job.log[0])
+plot_delta_histogram(
+    attributions_zarr=job.input.zarr, out_png=job.output.png, threshold=job.params.threshold
+)

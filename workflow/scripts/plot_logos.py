@@ -1,0 +1,14 @@
+"""Snakemake adapter of rule `plot_logos`: logos of one target's top regions."""
+
+from seqlift.figures import plot_top_logos
+from seqlift.pipeline import log_to_file
+
+job = snakemake  # noqa: F821 - injected by Snakemake's script directive
+log_to_file(job.log[0])
+plot_top_logos(
+    attributions_zarr=job.input.zarr,
+    target=job.wildcards.target,
+    out_png=job.output.png,
+    n_top=job.params.n_top,
+    flank=job.params.flank,
+)

@@ -1,0 +1,8 @@
+"""Snakemake adapter of rule `plot_mean_profile`: mean |projected score| around the centre."""
+
+from seqlift.figures import plot_mean_profile
+from seqlift.pipeline import log_to_file
+
+job = snakemake  # noqa: F821 - injected by Snakemake's script directive
+log_to_file(job.log[0])
+plot_mean_profile(attributions_zarr=job.input.zarr, out_png=job.output.png)

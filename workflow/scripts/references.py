@@ -1,0 +1,14 @@
+"""Snakemake adapter of rule `references`: every region's references, as base codes."""
+
+from seqlift.pipeline import log_to_file, make_references
+
+job = snakemake  # noqa: F821 - injected by Snakemake's script directive
+log_to_file(job.log[0])
+make_references(
+    regions_zarr=job.input.regions,
+    references_zarr=job.output.zarr,
+    method=job.params.method,
+    n=job.params.n,
+    seed=job.params.seed,
+    file=job.params.file,
+)

@@ -1,0 +1,16 @@
+"""Snakemake adapter of rule `regions`: cut the windows and write the region outputs."""
+
+from seqlift.pipeline import extract_regions_to_store, log_to_file
+
+job = snakemake  # noqa: F821 - injected by Snakemake's script directive
+log_to_file(job.log[0])
+extract_regions_to_store(
+    bed_path=job.input.bed,
+    fasta_path=job.input.genome,
+    width=job.params.width,
+    regions_bed=job.output.bed,
+    dropped_tsv=job.output.dropped,
+    regions_zarr=job.output.zarr,
+    max_n_fraction=job.params.max_n_fraction,
+    missing_chromosomes=job.params.missing_chromosomes,
+)
