@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import math
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -68,31 +67,49 @@ class Explanation:
 
 
 class _RuleNode(torch.autograd.Function):
-    """Identity in the forward pass; the DeepLIFT rule of one operation in the backward pass."""
+    """Connects an operation's output to its input; its backward applies the DeepLIFT rule.
+
+    The operation itself runs without a graph. ``pending`` carries its output (returned as this
+    node's output, so nothing is copied) and either precomputed element-wise multipliers (the
+    rescale rule, whose backward is one product) or the record a general rule needs.
+    """
 
     @staticmethod
-    def forward(ctx, reference_input, reference_output, record):  # noqa: D102
-        ctx.save_for_backward(reference_input, reference_output)
-        ctx.record = record
-        return reference_output.clone()
+    def forward(ctx, reference_input, pending):  # noqa: D102
+        ctx.pending = pending
+        if pending.multipliers is None:
+            ctx.save_for_backward(reference_input)
+        return pending.output
 
     @staticmethod
     def backward(ctx, grad_output):  # noqa: D102
-        reference_input, reference_output = ctx.saved_tensors
-        record = ctx.record
-        session = record.session
+        pending = ctx.pending
+        if pending.multipliers is not None:
+            return grad_output * pending.multipliers, None
+        (reference_input,) = ctx.saved_tensors
+        record, session = pending.record, pending.record.session
         call = rules.OpCall(
             op=record.op,
             forward=record.forward,
-            example_input=session.expand(record.example_input, reference_input),
+            example_input=session.expand(record.example_input, reference_input, pending.group),
             reference_input=reference_input,
-            example_output=session.expand(record.example_output, reference_output),
-            reference_output=reference_output,
+            example_output=session.expand(record.example_output, pending.output, pending.group),
+            reference_output=pending.output,
             grad_output=grad_output,
         )
         with session.paused():
             grad_input = record.rule(call)
-        return grad_input.to(reference_input.dtype), None, None
+        return grad_input.to(reference_input.dtype), None
+
+
+@dataclass
+class _Pending:
+    """What a :class:`_RuleNode` needs in its backward pass."""
+
+    output: torch.Tensor
+    record: _Record
+    group: tuple[int, int]
+    multipliers: torch.Tensor | None = None
 
 
 @dataclass
@@ -142,11 +159,10 @@ class _Session:
         self.phase = "off"  # "example" | "reference" | "off"
         self.paused_depth = 0
         self.handled_depth = 0
-        self.frames: list[tuple[nn.Module, bool]] = []
+        self.frames: list[tuple[nn.Module, bool, bool]] = []
         self.records: list[_Record] = []
         self.cursor = 0
-        self.pair_examples: torch.Tensor | None = None
-        self.n_examples = 0
+        self.group = (0, 0)  # (examples, references per example) of the current batch
         self.reported: set = set()
         self.handles = []
         self.mode = _Mode(self)
@@ -174,9 +190,9 @@ class _Session:
             self.phase = "off"
 
     @contextlib.contextmanager
-    def references_pass(self, pair_examples: torch.Tensor, n_examples: int) -> Iterator[None]:
+    def references_pass(self, group: tuple[int, int]) -> Iterator[None]:
         self.phase, self.cursor, self.frames, self.handled_depth = "reference", 0, [], 0
-        self.pair_examples, self.n_examples = pair_examples, n_examples
+        self.group = group
         try:
             with self.mode:
                 yield
@@ -216,17 +232,19 @@ class _Session:
         if self.handled_depth == 0:
             rule = rules.rule_for_module(module, self.module_rules)
         handled = rule is not None and bool(args) and isinstance(args[0], torch.Tensor)
-        self.frames.append((module, handled))
+        self.frames.append((module, handled, torch.is_grad_enabled()))
         if handled:
             self.handled_depth += 1
+            torch.set_grad_enabled(False)  # the rule node connects output to input instead
 
     def _post_hook(self, module: nn.Module, args: tuple, output: Any) -> Any:
         if not self.active:
             return None
-        _, handled = self.frames.pop()
+        _, handled, grad_enabled = self.frames.pop()
         if not handled:
             return None
         self.handled_depth -= 1
+        torch.set_grad_enabled(grad_enabled)
         if not isinstance(output, torch.Tensor):
             raise TypeError(
                 f"module {self.names.get(module, '?')} ({type(module).__name__}) has a DeepLIFT "
@@ -279,25 +297,59 @@ class _Session:
             raise RuntimeError(self._path_error("different"))
         if not inp.requires_grad:
             return out
-        return _RuleNode.apply(inp, out.detach(), record)
+        pending = _Pending(out.detach(), record, self.group)
+        with self.paused():
+            if rule is rules.rescale:
+                pending.multipliers = self.rescale_multipliers(record, inp.detach(),
+                                                               pending.output)
+            return _RuleNode.apply(inp, pending)
 
-    def expand(self, example: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """Broadcast an example activation ``(n_examples * q, ...)`` to its pairs."""
-        n_examples, n_pairs = self.n_examples, self.pair_examples.shape[0]
-        if example.shape[0] == n_examples:
-            expanded = example.index_select(0, self.pair_examples)
-        elif example.shape[0] % n_examples == 0 and like.shape[0] % n_pairs == 0:
-            per = example.shape[0] // n_examples
-            grouped = example.reshape(n_examples, per, *example.shape[1:])
-            expanded = grouped.index_select(0, self.pair_examples).reshape(like.shape)
-        else:
-            expanded = example
-        if expanded.shape != like.shape:
+    def rescale_multipliers(self, record: _Record, reference_input: torch.Tensor,
+                            reference_output: torch.Tensor) -> torch.Tensor:
+        """``Δy / Δx`` per pair, or the derivative at the example where ``|Δx| < 1e-6``.
+
+        Computed once in the forward pass, on the pairs grouped by example so that the
+        example's values broadcast instead of being copied to every pair.
+        """
+        x_in, r_in = self.pair_views(record.example_input, reference_input)
+        x_out, r_out = self.pair_views(record.example_output, reference_output)
+        delta_in = x_in - r_in
+        multipliers = (x_out - r_out).div_(delta_in)
+        near = delta_in.abs_() < rules.RESCALE_EPSILON
+        if bool(near.any()):
+            with self.paused(), torch.enable_grad():
+                x = record.example_input.detach().requires_grad_(True)
+                y = record.forward(x)
+                (derivative,) = torch.autograd.grad(y, x, torch.ones_like(y))
+            derivative = self.pair_views(derivative.to(r_in.dtype), reference_input)[0]
+            multipliers = torch.where(near, derivative, multipliers)
+        return multipliers.reshape(reference_input.shape)
+
+    def pair_views(self, example: torch.Tensor, reference: torch.Tensor,
+                   group: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Views ``(E, 1, ...)`` and ``(E, c, ...)`` of an example and a reference activation.
+
+        ``E`` examples with ``c`` references each; activations whose first axis is a multiple
+        ``q`` of the batch (a model that folds an axis into the batch) are grouped alike.
+        """
+        n_examples, per_example = group or self.group
+        if example.shape[0] % n_examples or reference.shape[0] != \
+                example.shape[0] * per_example or example.shape[1:] != reference.shape[1:]:
             raise RuntimeError(
                 f"cannot pair an example activation of shape {tuple(example.shape)} with the "
-                f"references' activation of shape {tuple(like.shape)}"
+                f"references' activation of shape {tuple(reference.shape)}"
             )
-        return expanded.to(like.dtype)
+        folded = example.shape[0] // n_examples
+        rest = example.shape[1:]
+        example_view = example.reshape(n_examples, 1, folded, *rest)
+        reference_view = reference.reshape(n_examples, per_example, folded, *rest)
+        return example_view, reference_view
+
+    def expand(self, example: torch.Tensor, like: torch.Tensor,
+               group: tuple[int, int]) -> torch.Tensor:
+        """An example activation copied to each of its pairs, shaped like ``like``."""
+        example_view, reference_view = self.pair_views(example, like, group)
+        return example_view.expand_as(reference_view).reshape(like.shape).to(like.dtype)
 
     def check_linear(self, func, args, kwargs, result) -> None:
         """Warn once about an input-dependent call that has no rule and is not known linear."""
@@ -509,46 +561,62 @@ def explain(
                    if keep_multipliers else None)
 
     with _prepared(model, device, dtype, module_rules) as (working, session):
-        cache = _ReferenceCache(references, n, max(1, math.ceil(batch_size / k)))
-        for start in range(0, n * k, batch_size):
-            stop = min(start + batch_size, n * k)
-            pairs = torch.arange(start, stop)
-            example_of_pair, reference_of_pair = pairs // k, pairs % k
-            first, last = int(example_of_pair[0]), int(example_of_pair[-1]) + 1
+        cache = _ReferenceCache(references, n, max(1, batch_size // k))
+        for first, last, ref_first, ref_last in _batches(n, k, batch_size):
+            n_examples, per_example = last - first, ref_last - ref_first
             X_examples = X[first:last].to(device=device, dtype=dtype)
-            R = cache.get(first, last)[example_of_pair - first, reference_of_pair]
+            R = cache.get(first, last)[:, ref_first:ref_last].reshape(-1, *shape)
             R = R.to(device=device, dtype=dtype).requires_grad_(True)
-            local = (example_of_pair - first).to(device)
-            examples_args = None if args is None else tuple(
+            example_of_pair = torch.arange(n_examples, device=device).repeat_interleave(
+                per_example)
+            examples_args = () if args is None else tuple(
                 a[first:last].to(device) for a in args)
-            pair_args = None if args is None else tuple(
-                a[example_of_pair].to(device) for a in args)
+            pair_args = () if args is None else tuple(
+                a[first:last].to(device).repeat_interleave(per_example, dim=0) for a in args)
 
             with torch.no_grad(), session.examples_pass():
-                fx = _as_outputs(working(X_examples, *(examples_args or ())))
+                fx = _as_outputs(working(X_examples, *examples_args))
             _check_targets(fx, targets)
-            with torch.enable_grad(), session.references_pass(local, last - first):
-                fr = _as_outputs(working(R, *(pair_args or ())))
+            with torch.enable_grad(), session.references_pass((n_examples, per_example)):
+                fr = _as_outputs(working(R, *pair_args))[:, targets]
             fx = fx[:, targets].double().cpu()
-            fr_targets = fr[:, targets]
-            difference = (X_examples.index_select(0, local) - R).detach()
+            difference = (X_examples.index_select(0, example_of_pair) - R).detach()
+            block = (slice(None), slice(first, last), slice(ref_first, ref_last))
             for t in range(n_targets):
-                (m,) = torch.autograd.grad(fr_targets[:, t].sum(), R,
-                                           retain_graph=t < n_targets - 1)
+                (m,) = torch.autograd.grad(fr[:, t].sum(), R, retain_graph=t < n_targets - 1)
                 hypothetical = m - (R.detach() * m).sum(dim=1, keepdim=True)
-                hypothetical_sum[t].index_add_(0, example_of_pair, hypothetical.double().cpu())
+                hypothetical = hypothetical.reshape(n_examples, per_example, *shape)
+                hypothetical_sum[t, first:last] += hypothetical.double().sum(dim=1).cpu()
                 explained = (difference * m).sum(dim=(1, 2)).double().cpu()
-                f_ref = fr_targets[:, t].detach().double().cpu()
+                f_ref = fr[:, t].detach().double().cpu()
                 example_predictions[t, first:last] = fx[:, t]
-                reference_predictions[t, example_of_pair, reference_of_pair] = f_ref
-                deltas[t, example_of_pair, reference_of_pair] = (
-                    fx[example_of_pair - first, t] - f_ref - explained)
+                reference_predictions[t][block[1:]] = f_ref.reshape(n_examples, per_example)
+                deltas[t][block[1:]] = (
+                    fx[:, t, None] - (f_ref + explained).reshape(n_examples, per_example))
                 if multipliers is not None:
-                    multipliers[t, example_of_pair, reference_of_pair] = m.double().cpu()
+                    multipliers[t][block[1:]] = m.double().cpu().reshape(
+                        n_examples, per_example, *shape)
             if progress is not None:
-                progress(stop - start)
+                progress(n_examples * per_example)
     return Explanation(hypothetical_sum, deltas, example_predictions, reference_predictions,
                        multipliers)
+
+
+def _batches(n: int, k: int, batch_size: int) -> Iterator[tuple[int, int, int, int]]:
+    """Batches of at most ``batch_size`` pairs that never split an example's references unevenly.
+
+    With ``batch_size >= k`` a batch holds all references of ``batch_size // k`` examples;
+    otherwise it holds up to ``batch_size`` references of one example. Yields
+    ``(first_example, last_example, first_reference, last_reference)``, ends exclusive.
+    """
+    if batch_size >= k:
+        per_batch = batch_size // k
+        for first in range(0, n, per_batch):
+            yield first, min(first + per_batch, n), 0, k
+    else:
+        for example in range(n):
+            for ref_first in range(0, k, batch_size):
+                yield example, example + 1, ref_first, min(ref_first + batch_size, k)
 
 
 def _check_targets(outputs: torch.Tensor, targets: list[int]) -> None:
