@@ -36,7 +36,7 @@ from torch.overrides import TorchFunctionMode
 from . import functional, rules
 from .references import dinucleotide_shuffle
 
-__all__ = ["deep_lift_shap", "explain", "Explanation"]
+__all__ = ["deep_lift_shap", "explain", "Explanation", "NonFiniteOutputError"]
 
 ReferenceSource = Callable[[int, int], torch.Tensor]
 
@@ -357,6 +357,8 @@ class _Session:
             return
         if functional.is_known_linear(func, args, kwargs):
             return
+        if self.frames and self.frames[-1][0] in self.reported:
+            return  # the layer was named before the run
         key = (func, self.where())
         if key in self.reported:
             return
@@ -371,17 +373,24 @@ class _Session:
         )
 
 
-def _leaf_modules_without_rules(model: nn.Module, module_rules: dict) -> list[str]:
-    names = []
-    for name, module in model.named_modules():
+def _unexplained_torch_layers(model: nn.Module, module_rules: dict) -> list[nn.Module]:
+    """Leaf layers of torch.nn with no rule that are not known to be linear (LayerNorm, ...).
+
+    Layers of the user's own classes are checked while the model runs instead: every torch
+    function they call is either explained, known to be linear, or reported.
+    """
+    found = []
+    for module in model.modules():
         if any(True for _ in module.children()):
+            continue
+        if not type(module).__module__.startswith("torch.nn"):
             continue
         if rules.rule_for_module(module, module_rules) is not None:
             continue
         if isinstance(module, rules.LINEAR_MODULES):
             continue
-        names.append(f"'{name}' ({type(module).__name__})")
-    return names
+        found.append(module)
+    return found
 
 
 @contextlib.contextmanager
@@ -417,6 +426,7 @@ def _prepared(model: nn.Module, device: torch.device, dtype: torch.dtype,
         for m in inplace:
             m.inplace = False
         session.install()
+        session.reported.update(_unexplained_torch_layers(working, module_rules))
         yield working, session
     finally:
         session.remove()
@@ -539,12 +549,14 @@ def explain(
     device = _resolve_device(device)
     dtype = _resolve_dtype(model, dtype)
     module_rules = rules.build_module_rules(additional_nonlinear_ops)
-    missing = _leaf_modules_without_rules(model, module_rules)
-    if missing:
+    unexplained = _unexplained_torch_layers(model, module_rules)
+    if unexplained:
+        names = {module: name for name, module in model.named_modules()}
+        listed = ", ".join(f"'{names[m]}' ({type(m).__name__})" for m in unexplained)
         warnings.warn(
-            "seqlift has no DeepLIFT rule for these layers and cannot prove them linear: "
-            f"{', '.join(missing)}. Non-linear torch functions inside them are still handled; "
-            "otherwise they are treated as linear. Register a rule with "
+            f"seqlift has no DeepLIFT rule for these layers and cannot prove them linear: {listed}."
+            " They are treated as linear, so attributions may not sum to delta. Register a rule "
+            "with "
             "additional_nonlinear_ops={Class: seqlift.rules.rescale} (element-wise) or "
             "seqlift.rules.gradient (linear).",
             RuntimeWarning,
@@ -574,11 +586,13 @@ def explain(
             pair_args = () if args is None else tuple(
                 a[first:last].to(device).repeat_interleave(per_example, dim=0) for a in args)
 
-            with torch.no_grad(), session.examples_pass():
+            with torch.no_grad(), session.examples_pass(), _explained_failure(model, X):
                 fx = _as_outputs(working(X_examples, *examples_args))
             _check_targets(fx, targets)
+            _check_finite(fx[:, targets], first, "examples")
             with torch.enable_grad(), session.references_pass((n_examples, per_example)):
                 fr = _as_outputs(working(R, *pair_args))[:, targets]
+            _check_finite(fr.detach().reshape(n_examples, per_example, -1), first, "references")
             fx = fx[:, targets].double().cpu()
             difference = (X_examples.index_select(0, example_of_pair) - R).detach()
             block = (slice(None), slice(first, last), slice(ref_first, ref_last))
@@ -617,6 +631,48 @@ def _batches(n: int, k: int, batch_size: int) -> Iterator[tuple[int, int, int, i
         for example in range(n):
             for ref_first in range(0, k, batch_size):
                 yield example, example + 1, ref_first, min(ref_first + batch_size, k)
+
+
+class NonFiniteOutputError(ValueError):
+    """The model returned NaN or Inf; ``examples`` holds the indices of the affected examples."""
+
+    def __init__(self, message: str, examples: list[int]):
+        super().__init__(message)
+        self.examples = examples
+
+
+def _check_finite(outputs: torch.Tensor, first: int, what: str) -> None:
+    finite = torch.isfinite(outputs).reshape(outputs.shape[0], -1).all(dim=1)
+    if bool(finite.all()):
+        return
+    bad = [first + int(i) for i in torch.nonzero(~finite).flatten()]
+    raise NonFiniteOutputError(
+        f"the model returned NaN or Inf for the {what} of example(s) {bad[:20]}"
+        f"{' ...' if len(bad) > 20 else ''}; nothing was computed for them. Check the model "
+        "and these inputs (e.g. a sequence of only N).",
+        bad,
+    )
+
+
+_LENGTH_ATTRIBUTES = ("sequence_length", "input_length", "seq_len", "in_window", "length")
+
+
+@contextlib.contextmanager
+def _explained_failure(model: nn.Module, X: torch.Tensor) -> Iterator[None]:
+    """Turn a failure of the model on the input's shape into an error that says what to do."""
+    try:
+        yield
+    except RuntimeError as error:
+        if "shape" not in str(error) and "size" not in str(error):
+            raise
+        expected = next((getattr(model, a) for a in _LENGTH_ATTRIBUTES
+                         if isinstance(getattr(model, a, None), int)), None)
+        hint = (f" The model expects length {expected}."
+                if expected is not None else "")
+        raise ValueError(
+            f"the model cannot take inputs of shape (batch, {X.shape[1]}, {X.shape[2]}): "
+            f"{error}.{hint} Extract windows of the length the model was trained on."
+        ) from error
 
 
 def _check_targets(outputs: torch.Tensor, targets: list[int]) -> None:
