@@ -491,6 +491,7 @@ def explain(
     progress: Callable[[int], None] | None = None,
     keep_multipliers: bool = False,
     n_references: int | None = None,
+    print_convergence_deltas: bool = False,
 ) -> Explanation:
     """DeepLIFT multipliers summed into per-example results, for several targets at once.
 
@@ -519,6 +520,8 @@ def explain(
         Also return every pair's multipliers.
     n_references : int, optional
         Number of references per example when ``references`` is a callable.
+    print_convergence_deltas : bool
+        Print the absolute deltas of every batch, ``(n_targets, examples, references)``.
 
     Returns
     -------
@@ -610,6 +613,8 @@ def explain(
                 if multipliers is not None:
                     multipliers[t][block[1:]] = m.double().cpu().reshape(
                         n_examples, per_example, *shape)
+            if print_convergence_deltas:
+                print(deltas[block].abs())
             if progress is not None:
                 progress(n_examples * per_example)
     return Explanation(hypothetical_sum, deltas, example_predictions, reference_predictions,
@@ -845,7 +850,7 @@ def deep_lift_shap(
             model, X, source, targets, batch_size=batch_size, args=args, device=device,
             dtype=dtype, additional_nonlinear_ops=additional_nonlinear_ops,
             progress=None if bar is None else bar.update, keep_multipliers=raw_outputs,
-            n_references=n_references,
+            n_references=n_references, print_convergence_deltas=print_convergence_deltas,
         )
     finally:
         if bar is not None:
@@ -853,8 +858,6 @@ def deep_lift_shap(
 
     out_dtype = _resolve_dtype(model, dtype)
     worst = result.deltas.abs()
-    if print_convergence_deltas:
-        print(worst)
     if bool((worst > warning_threshold).any()):
         flat = worst.amax(dim=0).amax(dim=1)
         bad = torch.nonzero(flat > warning_threshold).flatten().tolist()

@@ -26,6 +26,7 @@ import logomaker
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from seqlift.exports import (
     iter_target_blocks,
@@ -280,9 +281,21 @@ def plot_motif_recovery(motif_recovery_json: PathLike, out_png: PathLike) -> np.
 
 
 def _draw_logo(contributions: np.ndarray, positions: np.ndarray, axis) -> None:
-    """Draw a ``(4, width)`` logo on ``axis`` with x ticks at ``positions``."""
-    frame = pd.DataFrame(contributions.T.astype(np.float64), columns=list("ACGT"), index=positions)
-    logomaker.Logo(frame, ax=axis, color_scheme="classic", baseline_width=0.5)
+    """Draw a ``(4, width)`` logo on ``axis``, x ticks labelled with ``positions``.
+
+    Uses :func:`seqlift.plot.plot_logo` when that module is present (it draws position ``i`` of
+    the array it is given at x = ``i``), else logomaker directly, the same way.
+    """
+    try:
+        from seqlift.plot import plot_logo
+    except ImportError:
+        frame = pd.DataFrame(contributions.T.astype(np.float64), columns=list("ACGT"))
+        logomaker.Logo(frame, ax=axis, color_scheme="classic", baseline_width=0.5)
+    else:
+        plot_logo(contributions, ax=axis)
+    offset = int(positions[0])
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{int(round(x)) + offset}"))
     axis.axhline(0, color="grey", linewidth=0.5)
     axis.spines[["top", "right"]].set_visible(False)
     axis.tick_params(labelsize=8)
