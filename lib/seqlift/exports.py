@@ -48,6 +48,21 @@ from seqlift.storage import atomic_file
 
 PathLike = str | os.PathLike
 
+__all__ = [
+    "RegionTable",
+    "open_store",
+    "target_names",
+    "resolve_target",
+    "read_regions",
+    "projected_scores",
+    "read_target_block",
+    "iter_target_blocks",
+    "export_tfmodisco",
+    "export_chrombpnet_h5",
+    "read_chrom_sizes",
+    "export_bigwig",
+]
+
 logger = logging.getLogger(__name__)
 
 # Regions read per block when streaming; 1024 x 4 x 2114 float32 is about 35 MB.
