@@ -1,0 +1,98 @@
+"""Helpers shared by the benchmark scripts: machine facts, peak memory, markdown tables.
+
+Benchmarks are run by hand (never by ``make test``); these helpers make every script print the
+same header, so numbers copied into ``benchmarks/README.md`` always carry their machine, library
+versions and allocator settings.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import platform
+import resource
+from collections.abc import Sequence
+from pathlib import Path
+
+# glibc's malloc returns large freed blocks to the kernel with munmap and trims the heap as soon as
+# it can; the next batch then pays page faults on fresh memory. On the benchmark machines this moved
+# CPU timings of the same code by up to 2.5x, so every benchmark advises raising both thresholds.
+MALLOC_SETTINGS = {
+    "MALLOC_MMAP_THRESHOLD_": "1073741824",
+    "MALLOC_TRIM_THRESHOLD_": "1073741824",
+}
+
+
+def malloc_settings_line() -> str:
+    """One line that says whether the recommended glibc malloc settings are in effect."""
+    state = {name: os.environ.get(name) for name in MALLOC_SETTINGS}
+    if all(state[name] == value for name, value in MALLOC_SETTINGS.items()):
+        return "malloc: " + " ".join(f"{k}={v}" for k, v in state.items()) + " (recommended)"
+    prefix = " ".join(f"{k}={v}" for k, v in MALLOC_SETTINGS.items())
+    shown = ", ".join(f"{k}={v if v is not None else 'unset'}" for k, v in state.items())
+    return (
+        f"malloc: {shown}. WARNING: glibc's allocator moves CPU timings by up to 2.5x; "
+        f"rerun as `{prefix} python ...` for stable numbers."
+    )
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or the platform's guess elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def environment_lines(threads: int, device: str) -> list[str]:
+    """Lines describing where and with what a benchmark ran."""
+    import torch
+
+    versions = [f"torch {torch.__version__}"]
+    for name in ("tangermeme", "captum"):
+        try:
+            module = __import__(name)
+            versions.append(f"{name} {getattr(module, '__version__', '?')}")
+        except ImportError:
+            versions.append(f"{name} not installed")
+    lines = [
+        f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"machine: {cpu_model()}, {os.cpu_count()} logical cores, "
+        f"torch threads {threads}, device {device}",
+        "versions: " + ", ".join(versions) + f", python {platform.python_version()}",
+        malloc_settings_line(),
+    ]
+    if device.startswith("cuda"):
+        lines.append(f"gpu: {torch.cuda.get_device_name(0)}")
+    lines.append(seqlift_line())
+    lines.append("load average (1, 5, 15 min): " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
+    return lines
+
+
+def seqlift_line() -> str:
+    """Which seqlift engine ran: its path and a hash of engine.py (the tree changes under us)."""
+    import seqlift.engine
+
+    path = Path(seqlift.engine.__file__)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    return f"seqlift engine: {path} (sha256 {digest})"
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size so far, in MiB (``ru_maxrss`` is KiB on Linux)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if platform.system() == "Darwin":  # bytes on macOS
+        return peak / 2**20
+    return peak / 1024
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub markdown table; numbers are printed as given (format them before)."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
