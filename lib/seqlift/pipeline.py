@@ -512,7 +512,7 @@ def run_attribution_shard(
     import torch
     from tqdm import tqdm
 
-    from seqlift.engine import explain
+    from seqlift.engine import NonFiniteOutputError, explain
     from seqlift.models import load_model, state_dict_checksum, weights_checksum
 
     if threads:
@@ -580,10 +580,18 @@ def run_attribution_shard(
             total=n * k, unit="pair", desc=f"shard {shard} block {block}", file=progress_file or sys.stderr,
             mininterval=2.0, ascii=True, dynamic_ncols=False,
         ) as bar:
-            explanation = explain(
-                model, X, references, [t["index"] for t in targets], batch_size=batch_size,
-                device=device, dtype=dtype, progress=bar.update,
-            )
+            try:
+                explanation = explain(
+                    model, X, references, [t["index"] for t in targets], batch_size=batch_size,
+                    device=device, dtype=dtype, progress=bar.update,
+                )
+            except NonFiniteOutputError as error:
+                bad = [str(regions.ids[i]) for i in error.examples]
+                raise SeqliftError(
+                    f"the model returned NaN or Inf for {len(bad)} region(s) of shard {shard}: "
+                    f"{', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}; check the model "
+                    "and these sequences (e.g. a window of only N)"
+                ) from error
         result = storage.ShardResult(
             hypothetical_sum=explanation.hypothetical_sum.numpy(),
             deltas=explanation.deltas.numpy(),
