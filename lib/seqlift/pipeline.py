@@ -620,6 +620,13 @@ def _check_provenance(headers: Sequence[tuple[str, dict]], expected: Mapping[str
         ]
         if differing:
             problems.append(f"  {path}: " + "; ".join(differing))
+            if header.get("model_checksum") != expected.get("model_checksum") and str(
+                expected.get("model_checksum")
+            ).startswith("state_dict"):
+                problems.append(
+                    "    (a model without model.weights must build the same weights every time: "
+                    "seed its initialisation, or save the weights and set model.weights)"
+                )
     if problems:
         raise ShardMismatchError(
             f"{len(problems)} shard file(s) were made with another config, model or seqlift "

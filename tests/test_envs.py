@@ -1,0 +1,80 @@
+"""envs/seqlift.yaml must install what `pip install -e .` installs.
+
+Conda cannot be installed here, so this is the honesty check: every runtime dependency of
+pyproject.toml appears in the conda environment with the same version bounds, the environment
+has nothing the package does not declare, and it installs seqlift itself from the repository.
+"""
+
+import re
+from pathlib import Path
+
+import yaml
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV_FILE = ROOT / "envs" / "seqlift.yaml"
+
+# PyPI name -> conda-forge name, where they differ.
+CONDA_NAMES = {"torch": "pytorch", "matplotlib": "matplotlib-base", "pybigwig": "pybigwig"}
+# Present in the environment for conda's own sake, not package dependencies.
+ENVIRONMENT_ONLY = {"python", "pip"}
+
+_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(.*?)\s*$")
+
+
+def _split(requirement: str) -> tuple[str, str]:
+    name, spec = _REQUIREMENT.match(requirement).groups()
+    return name.lower().replace("_", "-"), spec.replace(" ", "")
+
+
+def _pyproject_dependencies() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return dict(_split(requirement) for requirement in project["dependencies"])
+
+
+def _environment() -> dict:
+    return yaml.safe_load(ENV_FILE.read_text())
+
+
+def _conda_dependencies() -> dict[str, str]:
+    entries = [entry for entry in _environment()["dependencies"] if isinstance(entry, str)]
+    parsed = {}
+    for entry in entries:
+        name, spec = _split(entry.replace("=", "==", 1) if re.match(r"^[^<>=!]+=[^=]", entry) else entry)
+        parsed[name] = spec
+    return parsed
+
+
+def test_every_pip_dependency_is_in_the_conda_environment_with_the_same_bounds():
+    conda = _conda_dependencies()
+    for name, spec in _pyproject_dependencies().items():
+        conda_name = CONDA_NAMES.get(name, name)
+        assert conda_name in conda, f"{name} (conda: {conda_name}) is missing from {ENV_FILE}"
+        assert conda[conda_name] == spec, f"{conda_name}: conda {conda[conda_name]!r} vs pip {spec!r}"
+
+
+def test_the_conda_environment_declares_nothing_the_package_does_not():
+    declared = {CONDA_NAMES.get(name, name) for name in _pyproject_dependencies()}
+    extra = set(_conda_dependencies()) - declared - ENVIRONMENT_ONLY
+    assert extra == set()
+
+
+def test_the_environment_pins_python_3_11_and_installs_seqlift_from_the_repository():
+    conda = _conda_dependencies()
+    assert conda["python"] == "==3.11"
+    pip_entries = [entry for entry in _environment()["dependencies"] if isinstance(entry, dict)]
+    assert pip_entries == [{"pip": ["-e .."]}]
+    # `-e ..` is resolved against the env file's folder: it must be the repository root.
+    assert (ENV_FILE.parent / ".." / "pyproject.toml").resolve() == ROOT / "pyproject.toml"
+
+
+def test_every_rule_that_runs_a_script_uses_the_environment():
+    rules = sorted((ROOT / "workflow" / "rules").glob("*.smk"))
+    for path in rules:
+        text = path.read_text()
+        n_scripts = text.count("    script:")
+        assert text.count('"../../envs/seqlift.yaml"') == n_scripts, path.name
