@@ -56,12 +56,12 @@ def make_references(X: torch.Tensor, k: int, seed: int) -> torch.Tensor:
                 reference = X[i].clone()
                 positions = torch.randperm(length, generator=generator)[: max(1, length // 10)]
                 codes = torch.randint(0, 4, (len(positions),), generator=generator)
-                reference[:, positions] = F.one_hot(codes, 4).T.float()
+                reference[:, positions] = F.one_hot(codes, 4).T.to(X.dtype)
             elif j == 1:
                 reference = X[i][:, torch.randperm(length, generator=generator)]
             else:
                 codes = torch.randint(0, 4, (length,), generator=generator)
-                reference = F.one_hot(codes, 4).T.float()
+                reference = F.one_hot(codes, 4).T.to(X.dtype)
             per_example.append(reference)
         references.append(torch.stack(per_example))
     return torch.stack(references)
