@@ -131,9 +131,7 @@ def _span(start: int, end: int, length: int) -> tuple[int, int]:
     resolved_start = start + length if start < 0 else start
     resolved_end = length + 1 + end if end < 0 else end
     if not 0 <= resolved_start <= resolved_end <= length:
-        raise ValueError(
-            f"start={start}, end={end} is not a span of a sequence of length {length}"
-        )
+        raise ValueError(f"start={start}, end={end} is not a span of a sequence of length {length}")
     return resolved_start, resolved_end
 
 
@@ -183,7 +181,10 @@ def _draw_last_exits(counts, root, state, last_exit, in_tree):
     for base in range(4):
         if in_tree[base]:
             continue
-        if counts[base * 4] + counts[base * 4 + 1] + counts[base * 4 + 2] + counts[base * 4 + 3] == 0:
+        if (
+            counts[base * 4] + counts[base * 4 + 1] + counts[base * 4 + 2] + counts[base * 4 + 3]
+            == 0
+        ):
             continue
         # Wilson's loop-erased random walk into the tree. A self-loop can
         # never be in the tree, so the walk steps only to other bases; every
@@ -222,8 +223,9 @@ def _exit_index(draw, count0, count1, count2):
 
 
 @numba.njit(nogil=True, cache=True)
-def _shuffle_segment(rows, n_walks, first, stop, states, segment_counts, counts, last_exit,
-                     in_tree, remaining):
+def _shuffle_segment(
+    rows, n_walks, first, stop, states, segment_counts, counts, last_exit, in_tree, remaining
+):
     """Shuffle ``rows[w, first:stop]`` in place for the ``w < n_walks``.
 
     rows: (4, length); the segment holds codes 0-3 only and is at least 3
@@ -360,8 +362,16 @@ def _shuffle_rows(codes, start, stop, n_shuffles, keys, out):
                     rows[walk, position] = code[position]
             for segment in range(n_segments):
                 _shuffle_segment(
-                    rows, n_walks, segment_starts[segment], segment_stops[segment], states,
-                    segment_counts[segment], counts, last_exit, in_tree, remaining,
+                    rows,
+                    n_walks,
+                    segment_starts[segment],
+                    segment_stops[segment],
+                    states,
+                    segment_counts[segment],
+                    counts,
+                    last_exit,
+                    in_tree,
+                    remaining,
                 )
             for walk in range(n_walks):
                 target = out[example, first_shuffle + walk]
@@ -505,9 +515,7 @@ def _check_references_input(X: torch.Tensor, n: int) -> None:
         raise ValueError(f"n must be a non-negative int, got {n!r}")
 
 
-def zeros(
-    X: torch.Tensor, n: int, random_state: int | Sequence[int] | None = None
-) -> torch.Tensor:
+def zeros(X: torch.Tensor, n: int, random_state: int | Sequence[int] | None = None) -> torch.Tensor:
     """All-zero references.
 
     Parameters
@@ -553,4 +561,3 @@ def uniform(
     return torch.full(
         (X.shape[0], int(n), *X.shape[1:]), 1.0 / X.shape[1], dtype=dtype, device=X.device
     )
-

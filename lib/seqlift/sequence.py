@@ -452,7 +452,9 @@ def multisubstitute(
         spacing = [int(spacing)] * (len(motifs) - 1)
     spacing = list(spacing)
     if len(spacing) != len(motifs) - 1:
-        raise ValueError(f"{len(motifs)} motifs need {len(motifs) - 1} spacings, got {len(spacing)}")
+        raise ValueError(
+            f"{len(motifs)} motifs need {len(motifs) - 1} spacings, got {len(spacing)}"
+        )
     if any(gap < 0 for gap in spacing):
         raise ValueError(f"spacings must be non-negative, got {spacing}")
 
