@@ -1,0 +1,70 @@
+"""Time seqlift's dinucleotide shuffle against tangermeme's (run by hand, not in tests).
+
+    .venv/bin/python benchmarks/shuffle.py [--length 2000] [--repeats 15]
+
+Both run in this process on the same random sequences, alternating call by
+call so that load from other processes hits both alike. Reports the median
+wall-clock and CPU (process) time per call, shuffles per second and the
+ratio tangermeme / seqlift. CPU time is the steadier number on a shared
+machine; both functions run single-threaded here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+from seqlift.references import dinucleotide_shuffle as seqlift_shuffle
+from seqlift.sequence import random_one_hot
+from tangermeme.ersatz import dinucleotide_shuffle as tangermeme_shuffle
+
+
+def time_call(function, X, n_shuffles: int, seed: int) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    function(X, n=n_shuffles, random_state=seed)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--length", type=int, default=2000)
+    parser.add_argument("--shuffles", type=int, default=20)
+    parser.add_argument("--batches", type=int, nargs="+", default=[8, 100])
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    print(
+        f"length {args.length} bp, {args.shuffles} shuffles per sequence, "
+        f"{args.repeats} alternating runs each, float32 one-hot input"
+    )
+    header = f"{'sequences':>9} {'tool':>10} {'wall ms':>9} {'cpu ms':>9} {'shuffles/s (cpu)':>17}"
+    print(header)
+    for n_sequences in args.batches:
+        X = random_one_hot((n_sequences, 4, args.length), random_state=0, dtype=torch.float32)
+        tools = {"seqlift": seqlift_shuffle, "tangermeme": tangermeme_shuffle}
+        for function in tools.values():  # compile / warm up
+            function(X, n=args.shuffles, random_state=0)
+        times = {name: [] for name in tools}
+        for repeat in range(args.repeats):
+            for name, function in tools.items():
+                times[name].append(time_call(function, X, args.shuffles, seed=repeat))
+
+        medians = {}
+        for name, samples in times.items():
+            wall = statistics.median(sample[0] for sample in samples)
+            cpu = statistics.median(sample[1] for sample in samples)
+            medians[name] = (wall, cpu)
+            rate = n_sequences * args.shuffles / cpu
+            print(
+                f"{n_sequences:>9} {name:>10} {wall * 1e3:>9.2f} {cpu * 1e3:>9.2f} {rate:>17,.0f}"
+            )
+        wall_ratio = medians["tangermeme"][0] / medians["seqlift"][0]
+        cpu_ratio = medians["tangermeme"][1] / medians["seqlift"][1]
+        print(f"{n_sequences:>9} {'ratio':>10} {wall_ratio:>8.1f}x {cpu_ratio:>8.1f}x")
+
+
+if __name__ == "__main__":
+    main()
