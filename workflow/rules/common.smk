@@ -77,7 +77,7 @@ def get_reference_inputs(wildcards):
 
 def get_truth_bed(wildcards):
     """The planted-motif BED that motif recovery is scored against."""
-    return [config["qc"]["truth_bed"]] if config["qc"]["truth_bed"] else []
+    return config["qc"]["truth_bed"] or []
 
 
 def get_model_inputs(wildcards):
