@@ -27,3 +27,15 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) results .snakemake
+
+# The demo: synthetic genome and trained CNN (committed; regenerated when missing), the whole
+# workflow with config/demo.yaml on 2 cores, then the one-file HTML report.
+demo: $(STAMP)
+	test -f demo/data/genome.fa || $(BIN)/python demo/make_genome.py
+	test -f demo/model.pt || $(BIN)/python demo/train_model.py
+	@start=$$(date +%s); \
+	$(BIN)/snakemake --cores 2 --configfile config/demo.yaml && \
+	$(BIN)/snakemake --cores 2 --configfile config/demo.yaml --report results/demo/report.html && \
+	echo "Demo finished in $$(( $$(date +%s) - start )) s." && \
+	echo "Results: $(CURDIR)/results/demo/ (attributions.zarr, qc/, plots/, exports/)" && \
+	echo "Report:  $(CURDIR)/results/demo/report.html"
