@@ -90,7 +90,7 @@ def test_state_is_restored_after_a_call(inputs):
     assert len(model.seen) == fired + 1
 
 
-@pytest.mark.parametrize("explode_on_call", [1, 2], ids=["examples_pass", "references_pass"])
+@pytest.mark.parametrize("explode_on_call", [1, 2], ids=["first_batch", "second_batch"])
 def test_state_is_restored_when_forward_raises(inputs, explode_on_call):
     X, references = inputs
     model = _prepared_model()
@@ -99,7 +99,7 @@ def test_state_is_restored_when_forward_raises(inputs, explode_on_call):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(RuntimeError, match="boom"):
-            explain(model, X, references, [0], device="cpu")
+            explain(model, X, references, [0], batch_size=3, device="cpu")
     after = _snapshot(model)
     before["attributes"] = after["attributes"] = None
     _assert_same(before, after)

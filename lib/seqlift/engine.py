@@ -2,16 +2,17 @@
 
 How it works
 ------------
-For a batch of example-reference pairs the engine runs two forward passes:
+For a batch of ``E`` examples with ``c`` references each, one forward pass runs the examples
+followed by their references (``E + E * c`` rows; an example's activations are computed once,
+however many references it has, and in the same call as its references, so where an example and
+a reference share a receptive field their activations are bitwise equal). Forward hooks on
+non-linear modules (and a :class:`torch.overrides.TorchFunctionMode` for non-linear functions
+called inside ``forward``) run each non-linear operation without a graph and connect its output to
+its input through an autograd node whose backward applies the operation's DeepLIFT rule, using
+the example rows' values for the reference rows. Element-wise multipliers ``Δy / Δx`` are computed
+once in the forward pass, so the backward pass through them is one product.
 
-1. the *examples* (each example once, however many references it has) without a gradient graph,
-   recording the input and output of every non-linear operation in call order;
-2. the *references* with a gradient graph. Forward hooks on non-linear modules (and a
-   :class:`torch.overrides.TorchFunctionMode` for non-linear functions called inside ``forward``)
-   replace each operation's output by an autograd node whose backward applies the operation's
-   DeepLIFT rule, reading the example's recorded activations.
-
-One backward pass per target through the references' graph then gives the multipliers ``m`` of
+One input-gradient backward pass per target from the references' outputs then gives the multipliers ``m`` of
 every pair: linear layers' input gradients do not depend on where they are taken, so only the
 non-linear operations need the example's values. Parameters never receive gradients.
 
@@ -71,14 +72,16 @@ class _RuleNode(torch.autograd.Function):
 
     The operation itself runs without a graph. ``pending`` carries its output (returned as this
     node's output, so nothing is copied) and either precomputed element-wise multipliers (the
-    rescale rule, whose backward is one product) or the record a general rule needs.
+    rescale rule, whose backward is one product) or what a general rule needs. The first
+    ``pending.split`` rows of the batch are the examples, the rest their references; the
+    examples' rows only provide values and get no gradient.
     """
 
     @staticmethod
-    def forward(ctx, reference_input, pending):  # noqa: D102
+    def forward(ctx, joint_input, pending):  # noqa: D102
         ctx.pending = pending
         if pending.multipliers is None:
-            ctx.save_for_backward(reference_input)
+            ctx.save_for_backward(joint_input)
         return pending.output
 
     @staticmethod
@@ -86,20 +89,23 @@ class _RuleNode(torch.autograd.Function):
         pending = ctx.pending
         if pending.multipliers is not None:
             return grad_output * pending.multipliers, None
-        (reference_input,) = ctx.saved_tensors
-        record, session = pending.record, pending.record.session
+        (joint_input,) = ctx.saved_tensors
+        session, split, group = pending.session, pending.split, pending.group
+        reference_input, reference_output = joint_input[split:], pending.output[split:]
         call = rules.OpCall(
-            op=record.op,
-            forward=record.forward,
-            example_input=session.expand(record.example_input, reference_input, pending.group),
+            op=pending.op,
+            forward=pending.forward,
+            example_input=session.expand(joint_input[:split], reference_input, group),
             reference_input=reference_input,
-            example_output=session.expand(record.example_output, pending.output, pending.group),
-            reference_output=pending.output,
-            grad_output=grad_output,
+            example_output=session.expand(pending.output[:split], reference_output, group),
+            reference_output=reference_output,
+            grad_output=grad_output[split:],
         )
         with session.paused():
-            grad_input = record.rule(call)
-        return grad_input.to(reference_input.dtype), None
+            grad_references = pending.rule(call)
+        grad_input = torch.zeros_like(joint_input)
+        grad_input[split:] = grad_references
+        return grad_input, None
 
 
 @dataclass
@@ -107,23 +113,13 @@ class _Pending:
     """What a :class:`_RuleNode` needs in its backward pass."""
 
     output: torch.Tensor
-    record: _Record
-    group: tuple[int, int]
-    multipliers: torch.Tensor | None = None
-
-
-@dataclass
-class _Record:
-    """One non-linear call recorded during the examples' pass."""
-
     session: _Session
-    key: Any
-    where: str
     op: Any
     rule: Callable
     forward: Callable
-    example_input: torch.Tensor
-    example_output: torch.Tensor
+    split: int
+    group: tuple[int, int]
+    multipliers: torch.Tensor | None = None
 
 
 class _Mode(TorchFunctionMode):
@@ -142,8 +138,7 @@ class _Mode(TorchFunctionMode):
         if interception is not None:
             return session.functional_call(func, interception, args, kwargs)
         result = func(*args, **kwargs)
-        if session.phase == "reference":
-            session.check_linear(func, args, kwargs, result)
+        session.check_linear(func, args, kwargs, result)
         return result
 
 
@@ -156,12 +151,10 @@ class _Session:
         self.names = {}
         for name, module in model.named_modules():
             self.names.setdefault(module, name or type(model).__name__)
-        self.phase = "off"  # "example" | "reference" | "off"
+        self.phase = "off"  # "joint" | "off"
         self.paused_depth = 0
         self.handled_depth = 0
         self.frames: list[tuple[nn.Module, bool, bool]] = []
-        self.records: list[_Record] = []
-        self.cursor = 0
         self.group = (0, 0)  # (examples, references per example) of the current batch
         self.reported: set = set()
         self.handles = []
@@ -181,32 +174,14 @@ class _Session:
             self.paused_depth -= 1
 
     @contextlib.contextmanager
-    def examples_pass(self) -> Iterator[None]:
-        self.phase, self.records, self.frames, self.handled_depth = "example", [], [], 0
+    def joint_pass(self, group: tuple[int, int]) -> Iterator[None]:
+        """One forward pass of ``E`` examples followed by their ``E * c`` references."""
+        self.phase, self.frames, self.handled_depth, self.group = "joint", [], 0, group
         try:
             with self.mode:
                 yield
         finally:
             self.phase = "off"
-
-    @contextlib.contextmanager
-    def references_pass(self, group: tuple[int, int]) -> Iterator[None]:
-        self.phase, self.cursor, self.frames, self.handled_depth = "reference", 0, [], 0
-        self.group = group
-        try:
-            with self.mode:
-                yield
-            if self.cursor != len(self.records):
-                raise RuntimeError(self._path_error("fewer"))
-        finally:
-            self.phase = "off"
-
-    def _path_error(self, what: str) -> str:
-        return (
-            f"the model called {what} non-linear operations for the references than for the "
-            "examples: its forward pass depends on the input's values (data-dependent control "
-            "flow), so seqlift cannot pair example and reference activations."
-        )
 
     def where(self) -> str:
         if not self.frames:
@@ -256,74 +231,64 @@ class _Session:
             return module(t)
 
         where = f"'{self.names.get(module, '?')}' ({type(module).__name__})"
-        return self.operation(module, where, module, rule, forward, args[0], output)
+        return self.operation(where, module, rule, forward, args[0], output)
 
     def functional_call(self, func, interception, args, kwargs) -> torch.Tensor:
         x = interception.input
         where = f"{functional.function_name(func)} in {self.where()}"
-        if self.phase == "example":
-            before = x.clone() if interception.inplace else x
-            with torch.no_grad():
-                out = interception.forward(before)
-            self.operation(func, where, interception.op, interception.rule,
-                           interception.forward, before, out)
-            if interception.inplace:
-                x.copy_(out)
-                return x
-            return out
         source = x.clone() if interception.inplace else x
         with torch.no_grad():
             out = interception.forward(source)
-        wrapped = self.operation(func, where, interception.op, interception.rule,
-                                 interception.forward, source, out)
+        result = self.operation(where, interception.op, interception.rule,
+                                interception.forward, source, out)
         if interception.inplace:
-            x.copy_(wrapped)
+            x.copy_(result)
             return x
-        return wrapped
+        return result
 
-    def operation(self, key, where, op, rule, forward, inp, out) -> torch.Tensor:
-        """Record (examples' pass) or wrap (references' pass) one non-linear call."""
-        if self.phase == "example":
-            self.records.append(
-                _Record(self, key, where, op, rule, forward, inp.detach().clone(),
-                        out.detach().clone())
-            )
-            return out
-        if self.cursor >= len(self.records):
-            raise RuntimeError(self._path_error("more"))
-        record = self.records[self.cursor]
-        self.cursor += 1
-        if record.key is not key:
-            raise RuntimeError(self._path_error("different"))
+    def operation(self, where, op, rule, forward, inp, out) -> torch.Tensor:
+        """Connect a non-linear call's output to its input through its DeepLIFT rule."""
         if not inp.requires_grad:
             return out
-        pending = _Pending(out.detach(), record, self.group)
+        n_examples, per_example = self.group
+        unit = n_examples * (1 + per_example)
+        if inp.shape[0] % unit or out.shape[0] != inp.shape[0]:
+            raise ValueError(
+                f"{where}: cannot split a batch of {inp.shape[0]} rows into {n_examples} "
+                f"examples and their {n_examples * per_example} references; seqlift needs "
+                "non-linear operations to keep the batch axis first"
+            )
+        split = n_examples * (inp.shape[0] // unit)
+        pending = _Pending(out.detach(), self, op, rule, forward, split, self.group)
         with self.paused():
             if rule is rules.rescale:
-                pending.multipliers = self.rescale_multipliers(record, inp.detach(),
-                                                               pending.output)
+                pending.multipliers = self.rescale_multipliers(pending, inp.detach())
             return _RuleNode.apply(inp, pending)
 
-    def rescale_multipliers(self, record: _Record, reference_input: torch.Tensor,
-                            reference_output: torch.Tensor) -> torch.Tensor:
-        """``Δy / Δx`` per pair, or the derivative at the example where ``|Δx| < 1e-6``.
+    def rescale_multipliers(self, pending: _Pending, joint_input: torch.Tensor) -> torch.Tensor:
+        """``Δy / Δx`` for every reference row (zero for example rows).
 
-        Computed once in the forward pass, on the pairs grouped by example so that the
-        example's values broadcast instead of being copied to every pair.
+        Where ``|Δx| < 1e-6`` the derivative at the example is used. Computed once in the
+        forward pass on the pairs grouped by example, so the example's values broadcast instead
+        of being copied to every pair.
         """
-        x_in, r_in = self.pair_views(record.example_input, reference_input)
-        x_out, r_out = self.pair_views(record.example_output, reference_output)
-        delta_in = x_in - r_in
-        multipliers = (x_out - r_out).div_(delta_in)
+        split, output = pending.split, pending.output
+        x_in, r_in = self.pair_views(joint_input[:split], joint_input[split:])
+        x_out, r_out = self.pair_views(output[:split], output[split:])
+        multipliers = torch.empty_like(joint_input)
+        multipliers[:split] = 0
+        into = multipliers[split:].view(r_in.shape)
+        delta_in = torch.sub(x_in, r_in)
+        torch.sub(x_out, r_out, out=into).div_(delta_in)
         near = delta_in.abs_() < rules.RESCALE_EPSILON
         if bool(near.any()):
-            with self.paused(), torch.enable_grad():
-                x = record.example_input.detach().requires_grad_(True)
-                y = record.forward(x)
+            with torch.enable_grad():
+                x = joint_input[:split].detach().requires_grad_(True)
+                y = pending.forward(x)
                 (derivative,) = torch.autograd.grad(y, x, torch.ones_like(y))
-            derivative = self.pair_views(derivative.to(r_in.dtype), reference_input)[0]
-            multipliers = torch.where(near, derivative, multipliers)
-        return multipliers.reshape(reference_input.shape)
+            derivative = derivative.to(r_in.dtype).reshape(x_in.shape)
+            into.copy_(torch.where(near, derivative, into))
+        return multipliers
 
     def pair_views(self, example: torch.Tensor, reference: torch.Tensor,
                    group: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -335,7 +300,7 @@ class _Session:
         n_examples, per_example = group or self.group
         if example.shape[0] % n_examples or reference.shape[0] != \
                 example.shape[0] * per_example or example.shape[1:] != reference.shape[1:]:
-            raise RuntimeError(
+            raise ValueError(
                 f"cannot pair an example activation of shape {tuple(example.shape)} with the "
                 f"references' activation of shape {tuple(reference.shape)}"
             )
@@ -581,40 +546,42 @@ def explain(
             n_examples, per_example = last - first, ref_last - ref_first
             X_examples = X[first:last].to(device=device, dtype=dtype)
             R = cache.get(first, last)[:, ref_first:ref_last].reshape(-1, *shape)
-            R = R.to(device=device, dtype=dtype).requires_grad_(True)
+            R = R.to(device=device, dtype=dtype)
+            joint = torch.cat([X_examples, R]).requires_grad_(True)
             example_of_pair = torch.arange(n_examples, device=device).repeat_interleave(
                 per_example)
-            examples_args = () if args is None else tuple(
-                a[first:last].to(device) for a in args)
-            pair_args = () if args is None else tuple(
-                a[first:last].to(device).repeat_interleave(per_example, dim=0) for a in args)
+            joint_args = () if args is None else tuple(
+                torch.cat([a[first:last], a[first:last].repeat_interleave(per_example, dim=0)])
+                .to(device) for a in args)
 
-            with torch.no_grad(), session.examples_pass(), _explained_failure(model, X):
-                fx = _as_outputs(working(X_examples, *examples_args))
-            _check_targets(fx, targets)
-            _check_finite(fx[:, targets], first, "examples")
-            with torch.enable_grad(), session.references_pass((n_examples, per_example)):
-                fr = _as_outputs(working(R, *pair_args))[:, targets]
+            with torch.enable_grad(), session.joint_pass((n_examples, per_example)), \
+                    _explained_failure(model, X):
+                y = _as_outputs(working(joint, *joint_args))
+            _check_targets(y, targets)
+            fx, fr = y[:n_examples, targets], y[n_examples:, targets]
+            _check_finite(fx.detach(), first, "examples")
             _check_finite(fr.detach().reshape(n_examples, per_example, -1), first, "references")
-            fx = fx[:, targets].double().cpu()
-            difference = (X_examples.index_select(0, example_of_pair) - R).detach()
-            block = (slice(None), slice(first, last), slice(ref_first, ref_last))
+            fx = fx.detach().double().cpu()
+            difference = X_examples.index_select(0, example_of_pair) - R
+            block = (slice(first, last), slice(ref_first, ref_last))
             for t in range(n_targets):
-                (m,) = torch.autograd.grad(fr[:, t].sum(), R, retain_graph=t < n_targets - 1)
-                hypothetical = m - (R.detach() * m).sum(dim=1, keepdim=True)
+                (gradient,) = torch.autograd.grad(fr[:, t].sum(), joint,
+                                                  retain_graph=t < n_targets - 1)
+                m = gradient[n_examples:]
+                hypothetical = m - (R * m).sum(dim=1, keepdim=True)
                 hypothetical = hypothetical.reshape(n_examples, per_example, *shape)
                 hypothetical_sum[t, first:last] += hypothetical.double().sum(dim=1).cpu()
                 explained = (difference * m).sum(dim=(1, 2)).double().cpu()
                 f_ref = fr[:, t].detach().double().cpu()
                 example_predictions[t, first:last] = fx[:, t]
-                reference_predictions[t][block[1:]] = f_ref.reshape(n_examples, per_example)
-                deltas[t][block[1:]] = (
+                reference_predictions[t][block] = f_ref.reshape(n_examples, per_example)
+                deltas[t][block] = (
                     fx[:, t, None] - (f_ref + explained).reshape(n_examples, per_example))
                 if multipliers is not None:
-                    multipliers[t][block[1:]] = m.double().cpu().reshape(
+                    multipliers[t][block] = m.double().cpu().reshape(
                         n_examples, per_example, *shape)
             if print_convergence_deltas:
-                print(deltas[block].abs())
+                print(deltas[(slice(None), *block)].abs())
             if progress is not None:
                 progress(n_examples * per_example)
     return Explanation(hypothetical_sum, deltas, example_predictions, reference_predictions,
