@@ -5,10 +5,11 @@ import textwrap
 
 import pytest
 import torch
+from torch import nn
+
 from seqlift.errors import InputError
 from seqlift.models import load_model, model_checksum, state_dict_checksum, weights_checksum
 from seqlift.zoo import SmallCNN
-from torch import nn
 
 MODEL_SOURCE = textwrap.dedent(
     """

@@ -14,9 +14,10 @@ import os
 
 import numpy as np
 import pytest
-import seqlift
 import torch
 import zarr
+
+import seqlift
 from seqlift import pipeline, storage
 from seqlift.engine import deep_lift_shap
 from seqlift.errors import InputError, SeqliftError

@@ -21,6 +21,7 @@ import pytest
 import torch
 import yaml
 import zarr
+
 from seqlift.engine import deep_lift_shap
 from seqlift.references import dinucleotide_shuffle, region_seed
 from seqlift.zoo import SmallCNN
