@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from seqlift.errors import InputError, SeqliftError
 from seqlift.regions import (
     DROPPED_TSV_COLUMNS,
