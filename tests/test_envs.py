@@ -2,10 +2,12 @@
 
 Conda cannot be installed here, so this is the honesty check: every runtime dependency of
 pyproject.toml appears in the conda environment with the same version bounds, the environment
-has nothing the package does not declare, and it installs seqlift itself from the repository.
+has nothing the package does not declare, and job scripts find seqlift itself in lib/.
 """
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -21,7 +23,7 @@ ENV_FILE = ROOT / "envs" / "seqlift.yaml"
 # PyPI name -> conda-forge name, where they differ.
 CONDA_NAMES = {"torch": "pytorch", "matplotlib": "matplotlib-base", "pybigwig": "pybigwig"}
 # Present in the environment for conda's own sake, not package dependencies.
-ENVIRONMENT_ONLY = {"python", "pip"}
+ENVIRONMENT_ONLY = {"python"}
 
 _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(.*?)\s*$")
 
@@ -63,13 +65,28 @@ def test_the_conda_environment_declares_nothing_the_package_does_not():
     assert extra == set()
 
 
-def test_the_environment_pins_python_3_11_and_installs_seqlift_from_the_repository():
-    conda = _conda_dependencies()
-    assert conda["python"] == "==3.11"
-    pip_entries = [entry for entry in _environment()["dependencies"] if isinstance(entry, dict)]
-    assert pip_entries == [{"pip": ["-e .."]}]
-    # `-e ..` is resolved against the env file's folder: it must be the repository root.
-    assert (ENV_FILE.parent / ".." / "pyproject.toml").resolve() == ROOT / "pyproject.toml"
+def test_the_environment_pins_python_3_11_and_needs_no_pip_section():
+    assert _conda_dependencies()["python"] == "==3.11"
+    assert [entry for entry in _environment()["dependencies"] if not isinstance(entry, str)] == []
+
+
+def test_job_scripts_import_seqlift_from_the_repository_when_it_is_not_installed():
+    """As in a conda job env: without site-packages (-S) seqlift is only found through lib/."""
+    scripts = ROOT / "workflow" / "scripts"
+    code = (
+        "import importlib.util, sys\n"
+        "assert importlib.util.find_spec('seqlift') is None\n"
+        f"sys.path.insert(0, {str(scripts)!r})\n"
+        "import _seqlift_path, seqlift\n"
+        "print(seqlift.__file__)"
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == ROOT / "lib" / "seqlift" / "__init__.py"
+    for script in scripts.glob("*.py"):
+        if script.name != "_seqlift_path.py":
+            text = script.read_text()
+            assert text.index("import _seqlift_path") < text.index("from seqlift"), script.name
 
 
 def test_every_rule_that_runs_a_script_uses_the_environment():

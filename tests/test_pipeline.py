@@ -8,6 +8,7 @@ depends on how examples are batched into different argmaxes for a few positions,
 hide what these tests check (that sharding and aggregation add nothing of their own).
 """
 
+import errno
 import gzip
 import json
 import os
@@ -378,17 +379,33 @@ def test_shard_header_records_ranges_and_provenance(stores, tmp_path):
     assert header["seqlift_version"] == seqlift.__version__
 
 
-def test_a_failed_shard_write_leaves_no_shard_file(stores, tmp_path, monkeypatch):
+def test_a_full_disk_gives_a_clear_error_and_no_shard_file(stores, tmp_path, monkeypatch):
     regions, references = stores
 
-    def crash(*args, **kwargs):
-        raise OSError("No space left on device")
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(np, "savez", crash)
+    monkeypatch.setattr(np, "savez", disk_full)
     out = tmp_path / "shards" / "1-of-1.npz"
-    with pytest.raises(OSError):
+    with pytest.raises(storage.StorageError, match=f"cannot write {out}: No space left on device; the disk"):
         pipeline.run_attribution_shard(CONFIG, regions, references, "1-of-1", "1-of-1", out)
     assert os.listdir(out.parent) == []
+
+
+def test_an_unwritable_results_folder_gives_a_clear_error(tmp_path, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    # chmod cannot make a folder unwritable for root, who runs CI: refuse at the first write.
+    monkeypatch.setattr(storage.tempfile, "mkstemp", denied)
+    with pytest.raises(storage.StorageError, match=f"{tmp_path} is not writable: fix its permissions"):
+        storage.write_json(tmp_path / "summary.json", {"a": 1})
+
+
+def test_other_write_failures_are_not_disguised(tmp_path):
+    with pytest.raises(RuntimeError):
+        with storage.atomic_file(tmp_path / "x.npz"):
+            raise RuntimeError("a bug, not a disk problem")
 
 
 def test_shard_stops_on_nan_predictions_and_names_the_regions(stores, tmp_path, monkeypatch):

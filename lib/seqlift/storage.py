@@ -22,6 +22,7 @@ version, region and reference ranges).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -34,9 +35,12 @@ from typing import Any
 import numpy as np
 import zarr
 
+from seqlift.errors import SeqliftError
+
 PathLike = str | os.PathLike
 
 __all__ = [
+    "StorageError",
     "atomic_directory",
     "atomic_file",
     "RegionStore",
@@ -57,26 +61,53 @@ __all__ = [
 REGIONS_PER_CHUNK = 256
 
 
+class StorageError(SeqliftError, OSError):
+    """A result could not be written: full disk, quota, or a folder that is not writable."""
+
+
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT}
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+@contextlib.contextmanager
+def _clear_write_errors(path: Path) -> Iterator[None]:
+    """Turn a full disk or an unwritable folder into a StorageError naming ``path``."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except OSError as error:
+        if error.errno in _DISK_FULL:
+            hint = "the disk (or your quota) is full: free space, or write the results elsewhere with snakemake --directory"
+        elif error.errno in _NOT_WRITABLE:
+            hint = f"{path.parent} is not writable: fix its permissions, or write the results elsewhere with snakemake --directory"
+        else:
+            raise
+        raise StorageError(error.errno, f"cannot write {path}: {error.strerror}; {hint}") from error
+
+
 @contextlib.contextmanager
 def atomic_file(path: PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it onto ``path`` if the block succeeds.
 
     The temporary name keeps ``suffix`` (e.g. ``".npz"``) so that writers which append an
-    extension do not rename it. On error the temporary file is removed and nothing is moved.
+    extension do not rename it. On error the temporary file is removed and nothing is moved; a
+    full disk or an unwritable folder raises :class:`StorageError` naming ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix, dir=path.parent)
-    os.close(handle)
-    temporary = Path(temporary)
-    try:
-        yield temporary
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+    with _clear_write_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix, dir=path.parent)
+        os.close(handle)
+        temporary = Path(temporary)
+        try:
+            yield temporary
+            with open(temporary, "rb") as written:
+                os.fsync(written.fileno())
+            os.replace(temporary, path)
+        finally:
+            if temporary.exists():
+                temporary.unlink()
 
 
 @contextlib.contextmanager
@@ -86,21 +117,22 @@ def atomic_directory(path: PathLike) -> Iterator[Path]:
     An existing ``path`` is replaced only after the new folder is complete.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-    try:
-        yield temporary
-        if path.exists():
-            # os.replace cannot overwrite a non-empty folder: move the old one aside first.
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-            os.replace(path, old / "store")
-            os.replace(temporary, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            shutil.rmtree(temporary, ignore_errors=True)
+    with _clear_write_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        try:
+            yield temporary
+            if path.exists():
+                # os.replace cannot overwrite a non-empty folder: move the old one aside first.
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+                os.replace(path, old / "store")
+                os.replace(temporary, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(temporary, path)
+        finally:
+            if temporary.exists():
+                shutil.rmtree(temporary, ignore_errors=True)
 
 
 def _chunks(shape: Sequence[int]) -> tuple[int, ...]:

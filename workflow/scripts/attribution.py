@@ -2,6 +2,8 @@
 
 import os
 
+import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
+
 from seqlift.pipeline import log_to_file, run_attribution_shard
 
 job = snakemake  # noqa: F821 - injected by Snakemake's script directive

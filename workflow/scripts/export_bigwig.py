@@ -1,5 +1,7 @@
 """Snakemake adapter of rule `export_bigwig`: per-base projected scores of one target."""
 
+import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
+
 from seqlift.exports import export_bigwig
 from seqlift.pipeline import log_to_file
 

@@ -1,5 +1,7 @@
 """Snakemake adapter of rule `export_chrombpnet_h5`: ChromBPNet-style h5 of one target."""
 
+import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
+
 from seqlift.exports import export_chrombpnet_h5
 from seqlift.pipeline import log_to_file
 

@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
+
 from seqlift.exports import export_tfmodisco
 from seqlift.pipeline import log_to_file
 

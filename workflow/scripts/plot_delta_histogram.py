@@ -1,5 +1,7 @@
 """Snakemake adapter of rule `plot_delta_histogram`: |delta| per target, with the QC threshold."""
 
+import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
+
 from seqlift.figures import plot_delta_histogram
 from seqlift.pipeline import log_to_file
 

@@ -1,5 +1,7 @@
 """Snakemake adapter of rule `plot_logos`: logos of one target's top regions."""
 
+import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
+
 from seqlift.figures import plot_top_logos
 from seqlift.pipeline import log_to_file
 

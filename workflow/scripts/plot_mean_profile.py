@@ -1,5 +1,7 @@
 """Snakemake adapter of rule `plot_mean_profile`: mean |projected score| around the centre."""
 
+import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
+
 from seqlift.figures import plot_mean_profile
 from seqlift.pipeline import log_to_file
 

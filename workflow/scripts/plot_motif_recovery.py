@@ -1,5 +1,7 @@
 """Snakemake adapter of rule `plot_motif_recovery`: auROC heatmap, targets x motifs."""
 
+import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
+
 from seqlift.figures import plot_motif_recovery
 from seqlift.pipeline import log_to_file
 

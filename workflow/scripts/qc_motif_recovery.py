@@ -1,5 +1,7 @@
 """Snakemake adapter of rule `qc_motif_recovery`: auROC of planted motifs vs the rest."""
 
+import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
+
 from seqlift.pipeline import log_to_file
 from seqlift.qc import motif_recovery
 

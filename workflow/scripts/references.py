@@ -1,5 +1,7 @@
 """Snakemake adapter of rule `references`: every region's references, as base codes."""
 
+import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
+
 from seqlift.pipeline import log_to_file, make_references
 
 job = snakemake  # noqa: F821 - injected by Snakemake's script directive

@@ -1,5 +1,7 @@
 """Snakemake adapter of rule `regions`: cut the windows and write the region outputs."""
 
+import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
+
 from seqlift.pipeline import extract_regions_to_store, log_to_file
 
 job = snakemake  # noqa: F821 - injected by Snakemake's script directive
