@@ -8,6 +8,8 @@ rule regions:
         zarr=directory("results/{name}/regions.zarr"),
     log:
         "results/{name}/logs/regions.log",
+    benchmark:
+        "results/{name}/benchmarks/regions.tsv"
     conda:
         "../../envs/seqlift.yaml"
     resources:
