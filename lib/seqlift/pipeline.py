@@ -9,15 +9,17 @@ writes float64 sums over its references (:func:`run_attribution_shard`). Every r
 references are generated up front, seeded by ``region_seed(seed, region_number)``, so that
 neither the shard nor the block layout changes them, and :func:`aggregate_shards` adds the
 blocks in float64 before dividing by the number of references. The aggregated result is
-therefore the same, up to float64 rounding, as one direct ``deep_lift_shap`` call over the same
-regions and references, whatever the shard and block counts.
-
-Importing this module is cheap (no torch): the workflow imports it when Snakemake parses the
-Snakefile, so torch is imported inside the functions that run models.
+therefore the same as one direct ``deep_lift_shap`` call over the same regions and references,
+whatever the shard and block counts, up to float64 rounding of the sums -- and to the model's
+own round-off: in float32, a ReLU or max-pool sitting on a near-tie can resolve differently when
+examples are batched differently; ``dtype: float64`` removes that.
 
 Provenance. Every shard records the hash of the config keys that change its numbers
 (:func:`config_hash`), the model checksum and the seqlift version; aggregation refuses to mix
 shards that disagree with the current run.
+
+Importing this module is cheap (no torch): the workflow imports it when Snakemake parses the
+Snakefile, so torch is imported inside the functions that run models.
 """
 
 from __future__ import annotations
