@@ -39,3 +39,9 @@ demo: $(STAMP)
 	echo "Demo finished in $$(( $$(date +%s) - start )) s." && \
 	echo "Results: $(CURDIR)/results/demo/ (attributions.zarr, qc/, plots/, exports/)" && \
 	echo "Report:  $(CURDIR)/results/demo/report.html"
+
+# Real single-node SLURM (root + apt-get; see tests/cluster/run_cluster_test.sh). Not part of `make test`.
+.PHONY: test-cluster
+test-cluster: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[cluster]'
+	PYTHON=$(abspath $(BIN))/python tests/cluster/run_cluster_test.sh

@@ -21,6 +21,7 @@ import argparse
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +124,8 @@ def check_jobs(expected: list[str], after_job_id: int, exactly_once: bool) -> No
 
 def zarr_contents(path: Path) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
     """All arrays (by path) and all attrs (by group or array path) of a zarr store."""
+    # Snakemake leaves a .snakemake_timestamp file in directory() outputs; zarr warns about it.
+    warnings.filterwarnings("ignore", message=".*snakemake_timestamp.*")
     root = zarr.open_group(str(path), mode="r")
     arrays: dict[str, np.ndarray] = {}
     attrs: dict[str, dict] = {"/": dict(root.attrs)}

@@ -33,6 +33,9 @@ CONFIG=config/demo.yaml
 # CPU; the local reference run uses the same config so that only the executor differs.
 CONFIG_OVERRIDES=(device=auto)
 PROFILES=(--profile "$REPO/profiles/slurm" --profile "$REPO/profiles/slurm-ci")
+# The fault test's command: with the profile's retries a cancelled shard would simply be
+# resubmitted; the test wants to see the failure reported and then recovered by a rerun.
+FAULT_COMMAND=("${PROFILES[@]}" --retries 0)
 read -r -a TARGETS <<< "${SEQLIFT_CLUSTER_TARGETS:-}"
 
 say() { printf '\n=== %s [%ds]\n' "$*" "$SECONDS"; }
@@ -126,7 +129,7 @@ start=$SECONDS
 # Job control on, so the background snakemake can receive SIGINT from timeout (a non-interactive
 # shell starts background jobs with SIGINT ignored).
 set -m
-snakemake_in fault "${PROFILES[@]}" > "$WORK/fault.log" 2>&1 &
+snakemake_in fault "${FAULT_COMMAND[@]}" > "$WORK/fault.log" 2>&1 &
 fault_pid=$!
 set +m
 victim=""
@@ -158,7 +161,7 @@ squeue --noheader --states=COMPLETED --format='%i %k' \
         sub(/^rule_attribution_wildcards_/, "", $2); print $2 }' | sort > "$WORK/fault-completed.txt"
 sort "$WORK/shards.txt" | comm -23 - "$WORK/fault-completed.txt" > "$WORK/missing.txt"
 grep -qxF "$victim_shard" "$WORK/missing.txt" || die "the cancelled shard $victim_shard counts as completed"
-snakemake_in fault "${PROFILES[@]}" --dry-run > "$WORK/rerun-dryrun.log" 2>&1 \
+snakemake_in fault "${FAULT_COMMAND[@]}" --dry-run > "$WORK/rerun-dryrun.log" 2>&1 \
     || { tail -n 40 "$WORK/rerun-dryrun.log"; die "the rerun's dry run failed"; }
 "$PYTHON" "$HERE/check_cluster.py" shards "$WORK/rerun-dryrun.log" | sort > "$WORK/rerun-plan.txt"
 cmp -s "$WORK/rerun-plan.txt" "$WORK/missing.txt" \
@@ -171,7 +174,7 @@ shard_files > "$WORK/shard-files-before.txt"
 say "fault test: the same command again"
 rerun_after=$(last_job_id)
 start=$SECONDS
-snakemake_in fault "${PROFILES[@]}" > "$WORK/rerun.log" 2>&1 \
+snakemake_in fault "${FAULT_COMMAND[@]}" > "$WORK/rerun.log" 2>&1 \
     || { tail -n 60 "$WORK/rerun.log"; die "the rerun failed"; }
 echo "rerun: $((SECONDS - start)) s"
 "$PYTHON" "$HERE/check_cluster.py" jobs --expect "$WORK/missing.txt" --after-job-id "$rerun_after" \
