@@ -296,3 +296,18 @@ def test_shipped_configs_are_valid_and_every_key_is_commented(config_file):
             continue
         previous = next(text for text in reversed(lines[:number]) if text.strip())
         assert previous.strip().startswith("#") or match.group(1) in ("index", "name"), line
+
+
+@pytest.mark.skipif(not (ROOT / "demo" / "model.pt").exists(), reason="demo model not built")
+def test_demo_config_plans_every_stage_of_the_demo():
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(ROOT),
+         "--configfile", str(ROOT / "config" / "demo.yaml"), "--cores", "2", "-n", "--nolock",
+         "--forceall"],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    counts = _job_counts(result.stdout)
+    assert counts["attribution"] == 2  # 450 peaks / regions_per_shard 250
+    assert counts["plot_logos"] == counts["export_bigwig"] == 3
+    assert counts["qc_motif_recovery"] == 1
