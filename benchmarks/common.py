@@ -91,6 +91,22 @@ def peak_rss_mib() -> float:
     return peak / 1024
 
 
+def own_peak_rss_mib() -> float:
+    """Peak RSS of this process's own address space in MiB (``VmHWM``; Linux only, else ru_maxrss).
+
+    A child started with fork + exec inherits its parent's ``ru_maxrss`` (Linux keeps the maximum
+    in the signal struct across exec), so a fresh subprocess must read ``VmHWM`` instead.
+    """
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return peak_rss_mib()
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A GitHub markdown table; numbers are printed as given (format them before)."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]

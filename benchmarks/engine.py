@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import statistics
@@ -38,7 +39,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment_lines, markdown_table, peak_rss_mib  # noqa: E402
+from common import environment_lines, markdown_table, own_peak_rss_mib, peak_rss_mib  # noqa: E402
 
 IMPLEMENTATIONS = ("seqlift", "tangermeme", "captum", "floor")
 
@@ -227,7 +228,7 @@ def time_alternating(case: Case, X, R, names: list[str], batch_size: int, device
 
 
 def isolated_peak_rss(args: argparse.Namespace, model: str, name: str) -> dict | None:
-    """Peak RSS (MiB) of a fresh process that builds the case and runs ``name`` once.
+    """Peak RSS (MiB, ``VmHWM``) of a fresh process that builds the case and runs ``name`` once.
 
     Returns ``{"before_mib": ..., "peak_mib": ...}``: the child imports all three libraries and
     builds the inputs before ``before_mib`` is read, so the difference is the run's own memory.
@@ -404,13 +405,13 @@ def main(argv: list[str] | None = None) -> None:
         model = args.models[0]
         case = build_case(model, args.targets)
         X, R = make_inputs(args.n_seqs_for[model], args.n_refs_for[model], case.length)
-        import captum.attr  # noqa: F401  (every child pays the same imports before "before")
-        import seqlift  # noqa: F401
-        import tangermeme.deep_lift_shap  # noqa: F401
+        # Every child pays the same imports before "before", whichever library it runs.
+        for module in ("captum.attr", "tangermeme.deep_lift_shap", "seqlift"):
+            importlib.import_module(module)
 
-        before = peak_rss_mib()
+        before = own_peak_rss_mib()
         RUNNERS[args.only](case, X, R, args.batch_size, args.device)
-        print("ISOLATED " + json.dumps({"before_mib": before, "peak_mib": peak_rss_mib()}))
+        print("ISOLATED " + json.dumps({"before_mib": before, "peak_mib": own_peak_rss_mib()}))
         return
     print("\n".join(f"- {line}" for line in environment_lines(args.threads, args.device)))
     print(f"- command: {' '.join([Path(sys.executable).name, *sys.argv])}")
