@@ -72,9 +72,9 @@ class _RuleNode(torch.autograd.Function):
 
     The operation itself runs without a graph. ``pending`` carries its output (returned as this
     node's output, so nothing is copied) and either precomputed element-wise multipliers (the
-    rescale rule, whose backward is one product) or what a general rule needs. The first
-    ``pending.split`` rows of the batch are the examples, the rest their references; the
-    examples' rows only provide values and get no gradient.
+    rescale rule, whose backward is one product) or what a general rule needs. Rows
+    ``[:split]`` of the batch are the examples, ``[split:stop]`` their references and any rows
+    after ``stop`` padding; examples and padding only provide values and get no gradient.
     """
 
     @staticmethod
@@ -90,8 +90,9 @@ class _RuleNode(torch.autograd.Function):
         if pending.multipliers is not None:
             return grad_output * pending.multipliers, None
         (joint_input,) = ctx.saved_tensors
-        session, split, group = pending.session, pending.split, pending.group
-        reference_input, reference_output = joint_input[split:], pending.output[split:]
+        session, split, stop, group = pending.session, pending.split, pending.stop, pending.group
+        reference_input = joint_input[split:stop]
+        reference_output = pending.output[split:stop]
         call = rules.OpCall(
             op=pending.op,
             forward=pending.forward,
@@ -99,12 +100,12 @@ class _RuleNode(torch.autograd.Function):
             reference_input=reference_input,
             example_output=session.expand(pending.output[:split], reference_output, group),
             reference_output=reference_output,
-            grad_output=grad_output[split:],
+            grad_output=grad_output[split:stop],
         )
         with session.paused():
             grad_references = pending.rule(call)
         grad_input = torch.zeros_like(joint_input)
-        grad_input[split:] = grad_references
+        grad_input[split:stop] = grad_references
         return grad_input, None
 
 
@@ -118,6 +119,7 @@ class _Pending:
     rule: Callable
     forward: Callable
     split: int
+    stop: int
     group: tuple[int, int]
     multipliers: torch.Tensor | None = None
 
@@ -156,6 +158,7 @@ class _Session:
         self.handled_depth = 0
         self.frames: list[tuple[nn.Module, bool, bool]] = []
         self.group = (0, 0)  # (examples, references per example) of the current batch
+        self.padding = 0  # rows after the references that only keep the batch size even
         self.reported: set = set()
         self.handles = []
         self.mode = _Mode(self)
@@ -174,9 +177,10 @@ class _Session:
             self.paused_depth -= 1
 
     @contextlib.contextmanager
-    def joint_pass(self, group: tuple[int, int]) -> Iterator[None]:
-        """One forward pass of ``E`` examples followed by their ``E * c`` references."""
+    def joint_pass(self, group: tuple[int, int], padding: int = 0) -> Iterator[None]:
+        """One forward pass of ``E`` examples, their ``E * c`` references and padding rows."""
         self.phase, self.frames, self.handled_depth, self.group = "joint", [], 0, group
+        self.padding = padding
         try:
             with self.mode:
                 yield
@@ -251,15 +255,16 @@ class _Session:
         if not inp.requires_grad:
             return out
         n_examples, per_example = self.group
-        unit = n_examples * (1 + per_example)
+        unit = n_examples * (1 + per_example) + self.padding
         if inp.shape[0] % unit or out.shape[0] != inp.shape[0]:
             raise ValueError(
                 f"{where}: cannot split a batch of {inp.shape[0]} rows into {n_examples} "
                 f"examples and their {n_examples * per_example} references; seqlift needs "
                 "non-linear operations to keep the batch axis first"
             )
-        split = n_examples * (inp.shape[0] // unit)
-        pending = _Pending(out.detach(), self, op, rule, forward, split, self.group)
+        folded = inp.shape[0] // unit
+        split, stop = n_examples * folded, n_examples * (1 + per_example) * folded
+        pending = _Pending(out.detach(), self, op, rule, forward, split, stop, self.group)
         with self.paused():
             if rule is rules.rescale:
                 pending.multipliers = self.rescale_multipliers(pending, inp.detach())
@@ -272,12 +277,13 @@ class _Session:
         forward pass on the pairs grouped by example, so the example's values broadcast instead
         of being copied to every pair.
         """
-        split, output = pending.split, pending.output
-        x_in, r_in = self.pair_views(joint_input[:split], joint_input[split:])
-        x_out, r_out = self.pair_views(output[:split], output[split:])
+        split, stop, output = pending.split, pending.stop, pending.output
+        x_in, r_in = self.pair_views(joint_input[:split], joint_input[split:stop])
+        x_out, r_out = self.pair_views(output[:split], output[split:stop])
         multipliers = torch.empty_like(joint_input)
         multipliers[:split] = 0
-        into = multipliers[split:].view(r_in.shape)
+        multipliers[stop:] = 0
+        into = multipliers[split:stop].view(r_in.shape)
         delta_in = torch.sub(x_in, r_in)
         torch.sub(x_out, r_out, out=into).div_(delta_in)
         near = delta_in.abs_() < rules.RESCALE_EPSILON
@@ -547,18 +553,22 @@ def explain(
             X_examples = X[first:last].to(device=device, dtype=dtype)
             R = cache.get(first, last)[:, ref_first:ref_last].reshape(-1, *shape)
             R = R.to(device=device, dtype=dtype)
-            joint = torch.cat([X_examples, R]).requires_grad_(True)
+            # An odd number of rows makes oneDNN's convolution input-gradient ~10x slower on
+            # some CPUs, so the batch gets one padding row (a copy of a reference) if needed.
+            padding = (n_examples + R.shape[0]) % 2
+            joint = torch.cat([X_examples, R, R[:padding]]).requires_grad_(True)
             example_of_pair = torch.arange(n_examples, device=device).repeat_interleave(
                 per_example)
             joint_args = () if args is None else tuple(
-                torch.cat([a[first:last], a[first:last].repeat_interleave(per_example, dim=0)])
-                .to(device) for a in args)
+                torch.cat([a[first:last], a[first:last].repeat_interleave(per_example, dim=0),
+                           a[last - 1:last][:padding]]).to(device) for a in args)
 
-            with torch.enable_grad(), session.joint_pass((n_examples, per_example)), \
+            with torch.enable_grad(), session.joint_pass((n_examples, per_example), padding), \
                     _explained_failure(model, X):
                 y = _as_outputs(working(joint, *joint_args))
             _check_targets(y, targets)
-            fx, fr = y[:n_examples, targets], y[n_examples:, targets]
+            fx = y[:n_examples, targets]
+            fr = y[n_examples:n_examples + R.shape[0], targets]
             _check_finite(fx.detach(), first, "examples")
             _check_finite(fr.detach().reshape(n_examples, per_example, -1), first, "references")
             fx = fx.detach().double().cpu()
@@ -567,7 +577,7 @@ def explain(
             for t in range(n_targets):
                 (gradient,) = torch.autograd.grad(fr[:, t].sum(), joint,
                                                   retain_graph=t < n_targets - 1)
-                m = gradient[n_examples:]
+                m = gradient[n_examples:n_examples + R.shape[0]]
                 hypothetical = m - (R * m).sum(dim=1, keepdim=True)
                 hypothetical = hypothetical.reshape(n_examples, per_example, *shape)
                 hypothetical_sum[t, first:last] += hypothetical.double().sum(dim=1).cpu()
