@@ -2,8 +2,8 @@
 
 The project: a random two-chromosome genome, nine regions (one runs off its chromosome and is
 dropped), seqlift.zoo's SmallCNN (two outputs, 32 bp, seeded) and six dinucleotide-shuffled
-references per region. The model runs in float64 so that shard layouts can be compared to
-1e-6 without float32 round-off (see tests/test_pipeline.py). Runs are shared between tests
+references per region. The model runs in float64 so that the convergence deltas (round-off by
+nature) can be compared between shard layouts to 1e-6 as well (see tests/test_pipeline.py). Runs are shared between tests
 through module-scoped fixtures to keep the whole file near two minutes on two cores.
 """
 

@@ -10,9 +10,9 @@ references are generated up front, seeded by ``region_seed(seed, region_number)`
 neither the shard nor the block layout changes them, and :func:`aggregate_shards` adds the
 blocks in float64 before dividing by the number of references. The aggregated result is
 therefore the same as one direct ``deep_lift_shap`` call over the same regions and references,
-whatever the shard and block counts, up to float64 rounding of the sums -- and to the model's
-own round-off: in float32, a ReLU or max-pool sitting on a near-tie can resolve differently when
-examples are batched differently; ``dtype: float64`` removes that.
+whatever the shard and block counts, up to float64 rounding of the sums. (The convergence
+deltas are the model's round-off by nature; in float32 they agree between layouts only to
+float32 precision.)
 
 Provenance. Every shard records the hash of the config keys that change its numbers
 (:func:`config_hash`), the model checksum and the seqlift version; aggregation refuses to mix
