@@ -317,6 +317,16 @@ def test_shard_and_block_counts_do_not_change_results(stores, tmp_path):
         assert list(other["regions/id"][:]) == list(one["regions/id"][:])
 
 
+def test_float32_scores_do_not_depend_on_the_layout_either(stores, tmp_path):
+    config = CONFIG | {"dtype": "float32"}
+    one, _ = _run(stores, tmp_path, n_shards=1, n_blocks=1, config=config, folder="one")
+    many, _ = _run(stores, tmp_path, n_shards=3, n_blocks=2, config=config, folder="many")
+    expected = _stacked(one, "hypothetical")
+    np.testing.assert_allclose(
+        _stacked(many, "hypothetical"), expected, rtol=1e-6, atol=1e-6 * np.abs(expected).max()
+    )
+
+
 def test_result_store_has_the_shared_layout_and_provenance(stores, tmp_path):
     group, _ = _run(stores, tmp_path, n_shards=2, n_blocks=1)
     assert group["onehot"].dtype == np.uint8 and group["onehot"].shape == (N_REGIONS, 4, WIDTH)
