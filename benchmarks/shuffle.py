@@ -1,12 +1,21 @@
 """Time seqlift's dinucleotide shuffle against tangermeme's (run by hand, not in tests).
 
-    .venv/bin/python benchmarks/shuffle.py [--length 2000] [--repeats 15]
+    MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 \
+        .venv/bin/python benchmarks/shuffle.py [--length 2000] [--repeats 15]
 
 Both run in this process on the same random sequences, alternating call by
 call so that load from other processes hits both alike. Reports the median
-wall-clock and CPU (process) time per call, shuffles per second and the
-ratio tangermeme / seqlift. CPU time is the steadier number on a shared
-machine; both functions run single-threaded here.
+wall-clock and CPU (process) time per call, shuffles per second of wall
+time (the throughput) and the ratios tangermeme / seqlift. The malloc
+settings keep freed buffers in the process, so that neither tool pays for
+page faults on every call.
+
+tangermeme runs with its defaults (one thread, n_jobs=1); torch is set to
+one thread. seqlift runs on numba's threads (NUMBA_NUM_THREADS, default:
+the cores this process may use) for calls of 2**18 bases or more, so its
+CPU time can exceed its wall time. Run with NUMBA_NUM_THREADS=1 for
+single-thread numbers. On a machine shared with other jobs, repeat the run
+and report medians.
 """
 
 from __future__ import annotations
@@ -15,10 +24,12 @@ import argparse
 import statistics
 import time
 
+import numba
 import torch
+from tangermeme.ersatz import dinucleotide_shuffle as tangermeme_shuffle
+
 from seqlift.references import dinucleotide_shuffle as seqlift_shuffle
 from seqlift.sequence import random_one_hot
-from tangermeme.ersatz import dinucleotide_shuffle as tangermeme_shuffle
 
 
 def time_call(function, X, n_shuffles: int, seed: int) -> tuple[float, float]:
@@ -38,9 +49,10 @@ def main() -> None:
 
     print(
         f"length {args.length} bp, {args.shuffles} shuffles per sequence, "
-        f"{args.repeats} alternating runs each, float32 one-hot input"
+        f"{args.repeats} alternating runs each, float32 one-hot input, "
+        f"seqlift on up to {numba.config.NUMBA_NUM_THREADS} numba threads"
     )
-    header = f"{'sequences':>9} {'tool':>10} {'wall ms':>9} {'cpu ms':>9} {'shuffles/s (cpu)':>17}"
+    header = f"{'sequences':>9} {'tool':>10} {'wall ms':>9} {'cpu ms':>9} {'shuffles/s (wall)':>18}"
     print(header)
     for n_sequences in args.batches:
         X = random_one_hot((n_sequences, 4, args.length), random_state=0, dtype=torch.float32)
@@ -57,13 +69,18 @@ def main() -> None:
             wall = statistics.median(sample[0] for sample in samples)
             cpu = statistics.median(sample[1] for sample in samples)
             medians[name] = (wall, cpu)
-            rate = n_sequences * args.shuffles / cpu
+            rate = n_sequences * args.shuffles / wall
             print(
-                f"{n_sequences:>9} {name:>10} {wall * 1e3:>9.2f} {cpu * 1e3:>9.2f} {rate:>17,.0f}"
+                f"{n_sequences:>9} {name:>10} {wall * 1e3:>9.2f} {cpu * 1e3:>9.2f} {rate:>18,.0f}"
             )
         wall_ratio = medians["tangermeme"][0] / medians["seqlift"][0]
         cpu_ratio = medians["tangermeme"][1] / medians["seqlift"][1]
         print(f"{n_sequences:>9} {'ratio':>10} {wall_ratio:>8.1f}x {cpu_ratio:>8.1f}x")
+    try:
+        layer = numba.threading_layer()
+    except ValueError:
+        layer = "none started"
+    print(f"numba threading layer: {layer}")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,33 @@
-"""Spec of seqlift.references: dinucleotide shuffles, zero/uniform references, region seeds."""
+"""Spec of seqlift.references: dinucleotide shuffles (one-hot and byte codes, threads), zero/uniform
+references, region seeds."""
 
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
+import textwrap
 from collections import Counter
 
+import numba
 import numpy as np
 import pytest
 import torch
-from seqlift.references import dinucleotide_shuffle, region_seed, uniform, zeros
-from seqlift.sequence import characters, one_hot_encode, random_one_hot
+
+from seqlift.references import (
+    dinucleotide_shuffle,
+    dinucleotide_shuffle_codes,
+    region_seed,
+    uniform,
+    zeros,
+)
+from seqlift.sequence import (
+    characters,
+    codes_to_onehot,
+    one_hot_encode,
+    onehot_to_codes,
+    random_one_hot,
+)
 
 
 def encode(*sequences: str, dtype=torch.float32) -> torch.Tensor:
@@ -238,3 +256,100 @@ def test_region_seed_is_a_fixed_documented_hash():
     assert region_seed(np.int64(42), np.int32(7)) == region_seed(42, 7)
     with pytest.raises(TypeError):
         region_seed(1.0, 2)
+
+
+def test_codes_shuffle_gives_the_same_shuffles_as_the_one_hot_shuffle():
+    sequences = random_sequences_with_n_runs(6, 250, seed=9)
+    X = encode(*sequences)
+    codes = onehot_to_codes(X)
+    one_hot = dinucleotide_shuffle(X, start=3, end=-5, n=7, random_state=[5, 6, 7, 8, 9, 10])
+    by_codes = dinucleotide_shuffle_codes(
+        codes, n=7, start=3, end=-5, random_state=[5, 6, 7, 8, 9, 10]
+    )
+    assert isinstance(by_codes, torch.Tensor) and by_codes.dtype == torch.uint8
+    assert by_codes.shape == (6, 7, 250)
+    assert torch.equal(codes_to_onehot(by_codes), one_hot)
+    # numpy in, numpy out, same values.
+    as_numpy = dinucleotide_shuffle_codes(
+        codes.numpy(), n=7, start=3, end=-5, random_state=[5, 6, 7, 8, 9, 10]
+    )
+    assert isinstance(as_numpy, np.ndarray) and as_numpy.dtype == np.uint8
+    assert np.array_equal(as_numpy, by_codes.numpy())
+    # N (code 4) stays where it is.
+    assert torch.equal(by_codes == 4, (codes == 4)[:, None].expand(6, 7, 250))
+
+
+def test_codes_shuffle_rejects_bad_codes():
+    with pytest.raises(ValueError, match="0 \\(A\\)"):
+        dinucleotide_shuffle_codes(np.array([[0, 1, 5]]), n=2, random_state=0)
+    with pytest.raises(ValueError, match="0 \\(A\\)"):
+        dinucleotide_shuffle_codes(np.array([[0, -1, 2]]), n=2, random_state=0)
+    with pytest.raises(ValueError, match="integers"):
+        dinucleotide_shuffle_codes(np.array([[0.0, 1.0]]), n=2, random_state=0)
+    with pytest.raises(ValueError, match="shape"):
+        dinucleotide_shuffle_codes(np.array([0, 1, 2]), n=2, random_state=0)
+    with pytest.raises(ValueError, match="non-negative"):
+        dinucleotide_shuffle_codes(np.zeros((1, 5), dtype=np.uint8), n=-2)
+
+
+def test_shuffles_do_not_depend_on_the_number_of_threads():
+    # 8 x 20 x 2000 bases is large enough to run on numba's threads.
+    X = random_one_hot((8, 4, 2000), random_state=3, dtype=torch.float32)
+    X[2, :, 500:530] = 0
+    seeds = [region_seed(17, i) for i in range(8)]
+    threaded = dinucleotide_shuffle(X, n=20, random_state=seeds)
+    # One example at a time is too small for threads, so it runs on this one.
+    for example in range(8):
+        alone = dinucleotide_shuffle(X[example : example + 1], n=20, random_state=[seeds[example]])
+        assert torch.equal(alone[0], threaded[example])
+    default_threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        assert torch.equal(dinucleotide_shuffle(X, n=20, random_state=seeds), threaded)
+    finally:
+        numba.set_num_threads(default_threads)
+
+
+def test_threaded_shuffle_is_safe_with_fork_torch_openmp_and_python_threads():
+    # In a child process, so that a hang or an abort fails this test only.
+    script = textwrap.dedent(
+        """
+        import os, threading
+
+        import numpy as np
+        import torch
+        from seqlift.references import dinucleotide_shuffle
+        from seqlift.sequence import random_one_hot
+
+        X = random_one_hot((8, 4, 2000), random_state=0, dtype=torch.float32)
+        first = dinucleotide_shuffle(X, n=20, random_state=1)
+        # torch's OpenMP threads after numba's.
+        torch.set_num_threads(2)
+        conv = torch.nn.functional.conv1d(first.reshape(160, 4, 2000), torch.ones(8, 4, 19))
+        assert conv.shape == (160, 8, 1982)
+        # A forked child that shuffles again. It compares in numpy: torch's
+        # own OpenMP threads hang in a child forked after the parent used them.
+        pid = os.fork()
+        if pid == 0:
+            again = dinucleotide_shuffle(X, n=20, random_state=1)
+            os._exit(0 if np.array_equal(again.numpy(), first.numpy()) else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        # Two Python threads shuffling at once.
+        results = [None, None]
+        def shuffle(slot):
+            results[slot] = dinucleotide_shuffle(X, n=20, random_state=1)
+        threads = [threading.Thread(target=shuffle, args=(slot,)) for slot in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert all(torch.equal(result, first) for result in results)
+        print("ok")
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "ok"

@@ -5,6 +5,7 @@ Every reference function has the call signature the engine expects,
 
 - ``dinucleotide_shuffle``: shuffles of each sequence that keep its
   dinucleotide counts exactly (the usual DeepLIFT/SHAP reference);
+  ``dinucleotide_shuffle_codes`` gives the same shuffles as one byte per base;
 - ``zeros``: all-zero sequences;
 - ``uniform``: 0.25 at every position and base.
 
@@ -25,29 +26,44 @@ of Kandel et al. (1996):
    directed to the last base. It is drawn with Wilson's loop-erased random
    walk, which gives each arborescence a probability proportional to the
    product of its edge multiplicities, as the algorithm requires.
-2. The remaining exits of each base are used in a uniformly random order
-   (drawn one at a time, without replacement, during the walk).
+2. Put the remaining exits of each base in a uniformly random order
+   (a Fisher-Yates shuffle of the block of that base's exits), followed by
+   its last exit.
 3. Walk from the first base, taking the next exit of the current base.
 
 Every sequence with the same dinucleotide counts, first and last base is then
 equally likely, unlike the "keep each base's original last exit" shortcut
 (used by deeplift and tangermeme), which always reuses the original tree.
 
-The walk runs in a numba kernel with a counter-based random generator
-(SplitMix64) seeded per example and per shuffle, so shuffle ``k`` of an
-example depends only on that example's seed and ``k``.
+It runs in numba kernels. Each shuffle has its own counter-based random
+stream (SplitMix64) keyed by the example's seed and the shuffle's number, so
+shuffle ``k`` of an example depends only on that example's seed and ``k``,
+never on ``n``, the batch, or the number of threads. Why it is fast: the
+Fisher-Yates draws are computed many at a time in SIMD registers before the
+swaps; a step of the walk is two dependent loads, and four walks run
+interlaced so that their chains overlap; the kernel writes one byte per base,
+expanded to one-hot in a single pass. Large calls are split across numba's
+threads by (example, group of four shuffles); see ``_shuffle_codes`` and
+``_prefer_forksafe_threads`` for the thread count and threading layer.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 
 import numba
 import numpy as np
 import torch
 
-__all__ = ["dinucleotide_shuffle", "region_seed", "uniform", "zeros"]
+__all__ = [
+    "dinucleotide_shuffle",
+    "dinucleotide_shuffle_codes",
+    "region_seed",
+    "uniform",
+    "zeros",
+]
 
 _MASK64 = (1 << 64) - 1
 
@@ -63,6 +79,10 @@ _SHIFT31 = np.uint64(31)
 _SHIFT32 = np.uint64(32)
 _LOW32 = np.uint64(0xFFFFFFFF)
 _TWO32 = np.uint64(1 << 32)
+_ONE = np.uint64(1)
+_FOUR = np.uint64(4)
+_EIGHT = np.uint64(8)
+_TWELVE = np.uint64(12)
 
 
 def region_seed(seed: int, region_number: int) -> int:
@@ -136,13 +156,18 @@ def _span(start: int, end: int, length: int) -> tuple[int, int]:
 
 
 @numba.njit(inline="always")
+def _mix(z):
+    """The SplitMix64 output function: 64 well-mixed bits from a counter value."""
+    z = (z ^ (z >> _SHIFT30)) * _MIX1
+    z = (z ^ (z >> _SHIFT27)) * _MIX2
+    return z ^ (z >> _SHIFT31)
+
+
+@numba.njit(inline="always")
 def _next_random(state):
     """One SplitMix64 step: the new state and 64 random bits."""
     state = state + _GOLDEN
-    z = state
-    z = (z ^ (z >> _SHIFT30)) * _MIX1
-    z = (z ^ (z >> _SHIFT27)) * _MIX2
-    return state, z ^ (z >> _SHIFT31)
+    return state, _mix(state)
 
 
 @numba.njit(inline="always")
@@ -161,11 +186,65 @@ def _below(state, bound):
     return state, np.int64(product >> _SHIFT32)
 
 
-# The number of shuffles of one example walked together. Each walk is a chain
-# of dependent loads and stores (about 20 cycles a step); walking four
-# independent ones in one loop, with their state in registers, lets the CPU
-# overlap the chains, which is about three times faster than one at a time.
-_WALKS_PER_GROUP = 4
+@numba.njit(inline="always")
+def _exact_draw(bits, bound):
+    """Lemire's unbiased draw in ``[0, bound)`` from 32 random ``bits``.
+
+    A rejected draw (probability below ``bound / 2**32``) is replaced by one
+    from bits derived from the rejected ones, so the result stays a function
+    of the stream.
+    """
+    product = bits * bound
+    if (product & _LOW32) < bound:
+        threshold = (_TWO32 - bound) % bound
+        while (product & _LOW32) < threshold:
+            bits = _mix(bits ^ _STREAM_SALT) >> _SHIFT32
+            product = bits * bound
+    return product >> _SHIFT32
+
+
+@numba.njit(inline="always")
+def _permute_block(exits, begin, size, state, draws):
+    """Fisher-Yates shuffle of ``exits[begin:begin + size]``; returns the new random state.
+
+    Swap ``t`` (``t = 0 .. size - 2``) exchanges position ``begin + size -
+    1 - t`` with a uniform one at or before it. Its draw comes from one half
+    of the SplitMix64 word of its pair (``t`` and ``t + half`` share one
+    word), so the words are a counter function that the compiler vectorises,
+    with the multiplications in SIMD registers; only the rare draw that
+    Lemire's method might reject is redone exactly, one by one.
+    ``draws`` (at least ``size`` long) is scratch.
+    """
+    n_steps = size - 1
+    if n_steps <= 0:
+        return state
+    half = (n_steps + 1) // 2
+    maybe_rejected = np.uint64(0)
+    for pair in range(half):
+        word = _mix(state + np.uint64(pair + 1) * _GOLDEN)
+        bound_high = np.uint64(size - pair)
+        bound_low = np.uint64(size - pair - half)
+        product_high = (word >> _SHIFT32) * bound_high
+        product_low = (word & _LOW32) * bound_low
+        maybe_rejected |= np.uint64((product_high & _LOW32) < bound_high)
+        maybe_rejected |= np.uint64((product_low & _LOW32) < bound_low)
+        draws[pair] = product_high >> _SHIFT32
+        draws[pair + half] = product_low >> _SHIFT32
+    if maybe_rejected:
+        for pair in range(half):
+            word = _mix(state + np.uint64(pair + 1) * _GOLDEN)
+            draws[pair] = _exact_draw(word >> _SHIFT32, np.uint64(size - pair))
+            draws[pair + half] = _exact_draw(word & _LOW32, np.uint64(size - pair - half))
+    # Unsigned indices spare numba's negative-index check on every access.
+    first = np.uint64(begin)
+    position = np.uint64(begin + size - 1)
+    for step in range(n_steps):
+        other = first + draws[step]
+        value = exits[position]
+        exits[position] = exits[other]
+        exits[other] = value
+        position -= _ONE
+    return state + np.uint64(half) * _GOLDEN
 
 
 @numba.njit(nogil=True, cache=True)
@@ -213,197 +292,251 @@ def _draw_last_exits(counts, root, state, last_exit, in_tree):
     return state
 
 
-@numba.njit(inline="always")
-def _exit_index(draw, count0, count1, count2):
-    """The exit a draw in ``[0, total)`` falls in, given the first three counts (branch-free)."""
-    bound1 = count0
-    bound2 = bound1 + count1
-    bound3 = bound2 + count2
-    return np.int64(draw >= bound1) + np.int64(draw >= bound2) + np.int64(draw >= bound3)
-
-
 @numba.njit(nogil=True, cache=True)
-def _shuffle_segment(
-    rows, n_walks, first, stop, states, segment_counts, counts, last_exit, in_tree, remaining
-):
-    """Shuffle ``rows[w, first:stop]`` in place for the ``w < n_walks``.
+def _find_segments(code, start, stop, segments, segment_counts):
+    """The N-free runs of ``code[start:stop]`` of 3 or more bases; returns how many.
 
-    rows: (4, length); the segment holds codes 0-3 only and is at least 3
-    long. ``states`` (4,): the walks' random states, updated in place.
-    ``segment_counts`` (16,): the segment's dinucleotide counts. ``counts``
-    (64,), ``last_exit`` (16,), ``remaining`` (16,), ``in_tree`` (4,):
-    scratch. Walks ``w >= n_walks`` are run as idle walks that repeat their
-    base (no exits to draw), which costs almost nothing.
+    Writes each run's ``[first, stop)`` into ``segments`` (capacity, 2) and
+    its dinucleotide counts (row = from) into ``segment_counts`` (capacity, 16).
     """
-    root = rows[0, stop - 1]
-    for walk in range(4):
-        if walk >= n_walks:
-            for base in range(4):
-                remaining[walk * 4 + base] = 0
-                last_exit[walk * 4 + base] = base
+    n_segments = 0
+    position = start
+    while position < stop:
+        if code[position] >= 4:
+            position += 1
             continue
-        for index in range(16):
-            counts[walk * 16 + index] = segment_counts[index]
-        states[walk] = _draw_last_exits(
-            segment_counts, root, states[walk], last_exit[walk * 4 : walk * 4 + 4], in_tree
-        )
-        # Step 2: the exits left once the last ones are set aside.
-        for base in range(4):
-            offset = walk * 16 + base * 4
-            n_exits = counts[offset] + counts[offset + 1] + counts[offset + 2] + counts[offset + 3]
-            if base != root and n_exits > 0:
-                counts[offset + last_exit[walk * 4 + base]] -= 1
-                n_exits -= 1
-            remaining[walk * 4 + base] = n_exits
+        segment_start = position
+        while position < stop and code[position] < 4:
+            position += 1
+        if position - segment_start >= 3:
+            segments[n_segments, 0] = segment_start
+            segments[n_segments, 1] = position
+            segment_counts[n_segments, :] = 0
+            for inner in range(segment_start, position - 1):
+                segment_counts[n_segments, code[inner] * 4 + code[inner + 1]] += 1
+            n_segments += 1
+    return n_segments
 
-    # Step 3: the four walks, each drawing a base's next exit without
-    # replacement. The steps are written out rather than put in a helper:
-    # numba reference-counts the arrays passed to a helper on every call,
-    # which is slower than the step itself, and separate local variables let
-    # the compiler keep each walk's base and random state in registers.
-    base0 = base1 = base2 = base3 = rows[0, first]
-    state0, state1, state2, state3 = states[0], states[1], states[2], states[3]
-    for position in range(first + 1, stop):
-        previous = base0
-        n_left = remaining[previous]
-        if n_left > 0:
-            state0, draw = _below(state0, n_left)
-            offset = previous * 4
-            base0 = _exit_index(draw, counts[offset], counts[offset + 1], counts[offset + 2])
-            counts[offset + base0] -= 1
-            remaining[previous] = n_left - 1
-        else:
-            base0 = last_exit[previous]
-        rows[0, position] = base0
-        previous = base1
-        n_left = remaining[4 + previous]
-        if n_left > 0:
-            state1, draw = _below(state1, n_left)
-            offset = 16 + previous * 4
-            base1 = _exit_index(draw, counts[offset], counts[offset + 1], counts[offset + 2])
-            counts[offset + base1] -= 1
-            remaining[4 + previous] = n_left - 1
-        else:
-            base1 = last_exit[4 + previous]
-        rows[1, position] = base1
-        previous = base2
-        n_left = remaining[8 + previous]
-        if n_left > 0:
-            state2, draw = _below(state2, n_left)
-            offset = 32 + previous * 4
-            base2 = _exit_index(draw, counts[offset], counts[offset + 1], counts[offset + 2])
-            counts[offset + base2] -= 1
-            remaining[8 + previous] = n_left - 1
-        else:
-            base2 = last_exit[8 + previous]
-        rows[2, position] = base2
-        previous = base3
-        n_left = remaining[12 + previous]
-        if n_left > 0:
-            state3, draw = _below(state3, n_left)
-            offset = 48 + previous * 4
-            base3 = _exit_index(draw, counts[offset], counts[offset + 1], counts[offset + 2])
-            counts[offset + base3] -= 1
-            remaining[12 + previous] = n_left - 1
-        else:
-            base3 = last_exit[12 + previous]
-        rows[3, position] = base3
-    states[0], states[1], states[2], states[3] = state0, state1, state2, state3
+
+# The number of shuffles of one example walked together. Each step of a walk
+# is two dependent loads (the base's next exit index, then the exit); four
+# independent walks in one loop let the CPU overlap their chains.
+_WALKS_PER_GROUP = 4
 
 
 @numba.njit(nogil=True, cache=True)
-def _shuffle_rows(codes, start, stop, n_shuffles, keys, out):
-    """Write ``n_shuffles`` one-hot shuffles of each row of ``codes`` into ``out``.
+def _shuffle_group(code, segments, segment_counts, n_segments, example_state, first_shuffle, out):
+    """Shuffles ``first_shuffle .. first_shuffle + len(out) - 1`` of one example, into ``out``.
+
+    code: (length,) uint8; segments, segment_counts, n_segments: from
+    ``_find_segments``; out: (n_walks, length) uint8 with ``n_walks <= 4``.
+    Shuffle ``k`` depends only on ``example_state`` and ``k``.
+    """
+    n_walks, length = out.shape
+    exits = np.empty((_WALKS_PER_GROUP, length), dtype=np.uint8)
+    draws = np.empty(length, dtype=np.uint64)
+    next_exit = np.zeros(_WALKS_PER_GROUP * 4, dtype=np.uint64)
+    last_exit = np.zeros(_WALKS_PER_GROUP * 4, dtype=np.int64)
+    in_tree = np.zeros(4, dtype=np.bool_)
+    states = np.empty(_WALKS_PER_GROUP, dtype=np.uint64)
+    for walk in range(n_walks):
+        _, states[walk] = _next_random(example_state + np.uint64(first_shuffle + walk) * _MIX1)
+        out[walk, :] = code
+
+    for segment in range(n_segments):
+        first = segments[segment, 0]
+        stop = segments[segment, 1]
+        counts = segment_counts[segment]
+        root = np.int64(code[stop - 1])
+        for walk in range(n_walks):
+            state = _draw_last_exits(
+                counts, root, states[walk], last_exit[walk * 4 : walk * 4 + 4], in_tree
+            )
+            # Step 2: each base's exits in one block of exits[walk], the
+            # others in a uniformly random order, then the last exit.
+            row = exits[walk]
+            offset = 0
+            for base in range(4):
+                next_exit[walk * 4 + base] = offset
+                degree = (
+                    counts[base * 4]
+                    + counts[base * 4 + 1]
+                    + counts[base * 4 + 2]
+                    + counts[base * 4 + 3]
+                )
+                if degree == 0:
+                    continue
+                has_last = base != root
+                kept = last_exit[walk * 4 + base]
+                position = offset
+                for other in range(4):
+                    n_copies = counts[base * 4 + other]
+                    if has_last and other == kept:
+                        n_copies -= 1
+                    row[position : position + n_copies] = other
+                    position += n_copies
+                if has_last:
+                    row[position] = kept
+                    state = _permute_block(row, offset, degree - 1, state, draws)
+                else:
+                    state = _permute_block(row, offset, degree, state, draws)
+                offset += degree
+            states[walk] = state
+
+        # Step 3: the walks, each taking its base's next exit. Written out
+        # for four walks, with each walk's base in its own local variable
+        # (the four dependency chains overlap), and unsigned indices, which
+        # spare numba's negative-index check on every access.
+        start_base = np.uint64(code[first])
+        if n_walks == _WALKS_PER_GROUP:
+            exits0, exits1, exits2, exits3 = exits[0], exits[1], exits[2], exits[3]
+            out0, out1, out2, out3 = out[0], out[1], out[2], out[3]
+            base0 = base1 = base2 = base3 = start_base
+            for signed_position in range(first + 1, stop):
+                position = np.uint64(signed_position)
+                index = next_exit[base0]
+                next_exit[base0] = index + _ONE
+                base0 = np.uint64(exits0[index])
+                out0[position] = base0
+                index = next_exit[_FOUR + base1]
+                next_exit[_FOUR + base1] = index + _ONE
+                base1 = np.uint64(exits1[index])
+                out1[position] = base1
+                index = next_exit[_EIGHT + base2]
+                next_exit[_EIGHT + base2] = index + _ONE
+                base2 = np.uint64(exits2[index])
+                out2[position] = base2
+                index = next_exit[_TWELVE + base3]
+                next_exit[_TWELVE + base3] = index + _ONE
+                base3 = np.uint64(exits3[index])
+                out3[position] = base3
+        else:
+            for walk in range(n_walks):
+                walk_exits = exits[walk]
+                walk_out = out[walk]
+                offset = np.uint64(walk * 4)
+                base = start_base
+                for signed_position in range(first + 1, stop):
+                    index = next_exit[offset + base]
+                    next_exit[offset + base] = index + _ONE
+                    base = np.uint64(walk_exits[index])
+                    walk_out[np.uint64(signed_position)] = base
+
+
+@numba.njit(nogil=True, cache=True)
+def _all_segments(codes, start, stop):
+    """``_find_segments`` for every row of ``codes``: segments, their counts, how many per row."""
+    n_examples, length = codes.shape
+    # Segments of 3+ bases separated by Ns: at most (length + 1) / 4 of them.
+    capacity = length // 4 + 1
+    segments = np.empty((n_examples, capacity, 2), dtype=np.int64)
+    segment_counts = np.empty((n_examples, capacity, 16), dtype=np.int64)
+    n_segments = np.empty(n_examples, dtype=np.int64)
+    for example in range(n_examples):
+        n_segments[example] = _find_segments(
+            codes[example], start, stop, segments[example], segment_counts[example]
+        )
+    return segments, segment_counts, n_segments
+
+
+@numba.njit(nogil=True, cache=True)
+def _shuffle_task(task, codes, n_shuffles, keys, segments, segment_counts, n_segments, out):
+    """Task ``task`` of ``_shuffle_codes``: one example's shuffles of one group of four."""
+    n_groups = (n_shuffles + _WALKS_PER_GROUP - 1) // _WALKS_PER_GROUP
+    example = task // n_groups
+    first_shuffle = (task % n_groups) * _WALKS_PER_GROUP
+    last_shuffle = min(first_shuffle + _WALKS_PER_GROUP, n_shuffles)
+    _, example_state = _next_random(keys[example] ^ _STREAM_SALT)
+    _shuffle_group(
+        codes[example],
+        segments[example],
+        segment_counts[example],
+        n_segments[example],
+        example_state,
+        first_shuffle,
+        out[example, first_shuffle:last_shuffle],
+    )
+
+
+@numba.njit(nogil=True, parallel=True, cache=True)
+def _shuffle_codes_parallel(codes, start, stop, n_shuffles, keys, out):
+    """Write ``n_shuffles`` shuffles of each row of ``codes`` into ``out``, on numba's threads.
 
     codes: (n_examples, length) uint8, 4 = unknown; keys: (n_examples,)
-    uint64; out: (n_examples, n_shuffles, 4, length), any numeric dtype.
+    uint64; out: (n_examples, n_shuffles, length) uint8. The work is split
+    by (example, group of 4 shuffles); each shuffle has its own random
+    stream, so the result does not depend on the number of threads.
     """
-    n_examples, length = codes.shape
-    group = _WALKS_PER_GROUP
-    rows = np.empty((group, length), dtype=np.int64)
-    states = np.zeros(group, dtype=np.uint64)
-    counts = np.empty(group * 16, dtype=np.int64)
-    last_exit = np.zeros(group * 4, dtype=np.int64)
-    remaining = np.zeros(group * 4, dtype=np.int64)
-    in_tree = np.zeros(4, dtype=np.bool_)
-    segment_starts = np.empty(length + 1, dtype=np.int64)
-    segment_stops = np.empty(length + 1, dtype=np.int64)
-    segment_counts = np.zeros((length + 1, 16), dtype=np.int64)
+    segments, segment_counts, n_segments = _all_segments(codes, start, stop)
+    n_tasks = codes.shape[0] * ((n_shuffles + _WALKS_PER_GROUP - 1) // _WALKS_PER_GROUP)
+    for task in numba.prange(n_tasks):
+        _shuffle_task(task, codes, n_shuffles, keys, segments, segment_counts, n_segments, out)
 
+
+@numba.njit(nogil=True, cache=True)
+def _shuffle_codes_serial(codes, start, stop, n_shuffles, keys, out):
+    """``_shuffle_codes_parallel`` on the calling thread only (the same result)."""
+    segments, segment_counts, n_segments = _all_segments(codes, start, stop)
+    n_tasks = codes.shape[0] * ((n_shuffles + _WALKS_PER_GROUP - 1) // _WALKS_PER_GROUP)
+    for task in range(n_tasks):
+        _shuffle_task(task, codes, n_shuffles, keys, segments, segment_counts, n_segments, out)
+
+
+@numba.njit(nogil=True, cache=True)
+def _expand_one_hot(codes, out):
+    """Write the one-hot encoding of ``codes`` (n, k, length) into ``out`` (n, k, 4, length).
+
+    Every value is written (no zeroing pass first). It runs on one thread:
+    it is bound by memory bandwidth, and more threads did not make it faster.
+    """
+    n_examples, n_shuffles, length = codes.shape
     for example in range(n_examples):
-        code = codes[example]
-        # The N-free segments of the span long enough to shuffle (3 or more
-        # bases), and their dinucleotide counts, shared by all shuffles.
-        n_segments = 0
-        position = start
-        while position < stop:
-            if code[position] >= 4:
-                position += 1
-                continue
-            segment_start = position
-            while position < stop and code[position] < 4:
-                position += 1
-            if position - segment_start >= 3:
-                segment_starts[n_segments] = segment_start
-                segment_stops[n_segments] = position
-                segment_counts[n_segments, :] = 0
-                for inner in range(segment_start, position - 1):
-                    segment_counts[n_segments, code[inner] * 4 + code[inner + 1]] += 1
-                n_segments += 1
-
-        _, example_state = _next_random(keys[example] ^ _STREAM_SALT)
-        for first_shuffle in range(0, n_shuffles, group):
-            n_walks = min(group, n_shuffles - first_shuffle)
-            for walk in range(group):
-                # Shuffle k's stream depends only on the example's key and k.
-                shuffle_key = example_state + np.uint64(first_shuffle + walk) * _MIX1
-                _, states[walk] = _next_random(shuffle_key)
+        for shuffle in range(n_shuffles):
+            row = codes[example, shuffle]
+            target = out[example, shuffle]
+            for base in range(4):
                 for position in range(length):
-                    rows[walk, position] = code[position]
-            for segment in range(n_segments):
-                _shuffle_segment(
-                    rows,
-                    n_walks,
-                    segment_starts[segment],
-                    segment_stops[segment],
-                    states,
-                    segment_counts[segment],
-                    counts,
-                    last_exit,
-                    in_tree,
-                    remaining,
-                )
-            for walk in range(n_walks):
-                target = out[example, first_shuffle + walk]
-                row = rows[walk]
-                for base in range(4):
-                    for position in range(length):
-                        target[base, position] = 1 if row[position] == base else 0
+                    target[base, position] = row[position] == base
 
 
 @numba.njit(nogil=True, cache=True)
 def _onehot_codes(x, codes):
     """Write the code of each column of ``x`` (n, 4, length) into ``codes`` (n, length).
 
-    One pass instead of the several a vectorised check takes. Returns -1 if
-    ``x`` is one-hot (values 0 or 1, at most one 1 per column), else the flat
-    index ``example * length + position`` of the first bad column.
+    One branch-free pass per example (which the compiler vectorises) instead
+    of the several a vectorised check in torch takes. Returns -1 if ``x`` is
+    one-hot (values 0 or 1, at most one 1 per column), else the flat index
+    ``example * length + position`` of the first bad column.
     """
     n_examples, _, length = x.shape
+    first_bad = np.full(n_examples, -1, dtype=np.int64)
     for example in range(n_examples):
+        rows = x[example]
+        code_row = codes[example]
+        n_bad = 0
         for position in range(length):
-            code = 4
-            n_ones = 0
-            for base in range(4):
-                value = x[example, base, position]
-                if value == 1:
-                    code = base
-                    n_ones += 1
-                elif value != 0:
-                    return example * length + position
-            if n_ones > 1:
-                return example * length + position
-            codes[example, position] = code
+            a = rows[0, position]
+            c = rows[1, position]
+            g = rows[2, position]
+            t = rows[3, position]
+            n_ones = (a == 1) + (c == 1) + (g == 1) + (t == 1)
+            n_zeros = (a == 0) + (c == 0) + (g == 0) + (t == 0)
+            n_bad += (n_ones + n_zeros != 4) + (n_ones > 1)
+            code_row[position] = (c == 1) + 2 * (g == 1) + 3 * (t == 1) + 4 * (n_ones == 0)
+        if n_bad:
+            for position in range(length):
+                n_ones = 0
+                for base in range(4):
+                    value = rows[base, position]
+                    n_ones += value == 1
+                    if value != 0 and value != 1:
+                        n_ones = 2
+                if n_ones > 1:
+                    first_bad[example] = example * length + position
+                    break
+    for example in range(n_examples):
+        if first_bad[example] >= 0:
+            return first_bad[example]
     return -1
 
 
@@ -417,6 +550,123 @@ _KERNEL_DTYPES = {
     torch.int32,
     torch.int64,
 }
+
+# Calls that shuffle fewer bases than this (examples x shuffles x length)
+# run on the calling thread: waking numba's threads and waiting for the
+# last of them costs more than it saves, and on a loaded machine it can cost
+# milliseconds.
+_PARALLEL_MIN_BASES = 1 << 18
+
+# Held around every parallel kernel launch: numba's workqueue threading layer
+# aborts the process if two threads launch parallel kernels at once.
+_LAUNCH_LOCK = threading.Lock()
+
+
+def _prefer_forksafe_threads() -> None:
+    """Make numba start its threads with its ``"forksafe"`` layer, if nothing chose one yet.
+
+    That is TBB when it is installed, else numba's built-in workqueue.
+    numba's default would pick GNU OpenMP on Linux, which aborts or hangs a
+    process that forks after using it (Snakemake, multiprocessing, a
+    DataLoader with workers) and is a second OpenMP runtime next to torch's.
+    Nothing changes when ``NUMBA_THREADING_LAYER`` is set, or when numba's
+    threads were already started: the layer is chosen once per process.
+    """
+    try:
+        numba.threading_layer()
+    except ValueError:  # no threads started yet
+        if numba.config.THREADING_LAYER == "default":
+            numba.config.THREADING_LAYER = "forksafe"
+
+
+# At import, so that a later numba.get_num_threads() elsewhere, which starts
+# the threads, finds the choice made.
+_prefer_forksafe_threads()
+
+
+def _shuffle_codes(codes, start, stop, n_shuffles, keys, out) -> None:
+    """Run the shuffle kernel, on numba's threads if the call is large enough.
+
+    The number of threads is numba's: ``numba.set_num_threads`` or
+    ``NUMBA_NUM_THREADS``, by default the cores this process may run on.
+    """
+    if out.size < _PARALLEL_MIN_BASES:
+        _shuffle_codes_serial(codes, start, stop, n_shuffles, keys, out)
+        return
+    with _LAUNCH_LOCK:
+        _prefer_forksafe_threads()
+        if numba.get_num_threads() == 1:
+            _shuffle_codes_serial(codes, start, stop, n_shuffles, keys, out)
+        else:
+            _shuffle_codes_parallel(codes, start, stop, n_shuffles, keys, out)
+
+
+def _check_n(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    return int(n)
+
+
+def _shuffled_codes(
+    codes: np.ndarray, start: int, end: int, n: int, random_state: int | Sequence[int] | None
+) -> np.ndarray:
+    """``dinucleotide_shuffle_codes`` on a checked C-contiguous uint8 array ``codes``."""
+    n_examples, length = codes.shape
+    span_start, span_end = _span(int(start), int(end), length)
+    keys = _example_keys(random_state, n_examples)
+    shuffles = np.empty((n_examples, n, length), dtype=np.uint8)
+    if shuffles.size:
+        _shuffle_codes(codes, span_start, span_end, n, keys, shuffles)
+    return shuffles
+
+
+def dinucleotide_shuffle_codes(
+    codes: np.ndarray | torch.Tensor,
+    n: int = 20,
+    start: int = 0,
+    end: int = -1,
+    random_state: int | Sequence[int] | None = None,
+) -> np.ndarray | torch.Tensor:
+    """Dinucleotide shuffles of sequences given as one byte per base.
+
+    The same shuffles as ``dinucleotide_shuffle`` (which is this function
+    followed by a one-hot expansion), without building a one-hot encoding:
+    one byte per base, e.g. for storing references compactly.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray or torch.Tensor, integer, shape (n_examples, length)
+        A=0, C=1, G=2, T=3, N=4 (as from ``seqlift.sequence.onehot_to_codes``).
+    n : int, optional
+        The number of shuffles per example. Default 20.
+    start, end : int, optional
+        The shuffled span, as in ``dinucleotide_shuffle``. Default: all of it.
+    random_state : None, int, or sequence of int, optional
+        As in ``dinucleotide_shuffle``. Default None.
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor (as given, on the CPU), uint8, shape (n_examples, n, length)
+        The shuffles, with the same codes.
+
+    Raises
+    ------
+    ValueError
+        If ``codes`` is not 2-d or holds a value outside 0-4, the span is
+        outside the sequence, ``n`` is negative, or ``random_state`` has the
+        wrong length.
+    """
+    is_tensor = isinstance(codes, torch.Tensor)
+    values = codes.detach().cpu().numpy() if is_tensor else np.asarray(codes)
+    if values.ndim != 2:
+        raise ValueError(f"codes must have shape (n_examples, length), got {values.shape}")
+    if values.dtype.kind not in "iub":
+        raise ValueError(f"codes must be integers, got dtype {values.dtype}")
+    if values.size and (int(values.min()) < 0 or int(values.max()) > 4):
+        raise ValueError("codes must be 0 (A), 1 (C), 2 (G), 3 (T) or 4 (N)")
+    values = np.ascontiguousarray(values, dtype=np.uint8)
+    shuffles = _shuffled_codes(values, start, end, _check_n(n), random_state)
+    return torch.from_numpy(shuffles) if is_tensor else shuffles
 
 
 def dinucleotide_shuffle(
@@ -444,6 +694,12 @@ def dinucleotide_shuffle(
     gets no attribution. Dinucleotides that touch an N are kept too, since
     the bases on either side of it are segment ends. tangermeme instead
     shuffles N as a fifth letter, which moves N runs around.
+
+    The shuffles are those of ``dinucleotide_shuffle_codes`` on
+    ``onehot_to_codes(X)``, expanded to one-hot. Calls of 2**18 bases or
+    more (examples x shuffles x length) run on numba's threads
+    (``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``; by default the
+    cores the process may use), with the same result for any thread count.
 
     Parameters
     ----------
@@ -481,11 +737,8 @@ def dinucleotide_shuffle(
         raise TypeError(f"X must be a torch.Tensor, not {type(X).__name__}")
     if X.ndim != 3 or X.shape[1] != 4:
         raise ValueError(f"X must have shape (n_examples, 4, length), got {tuple(X.shape)}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    n = _check_n(n)
     n_examples, _, length = X.shape
-    span_start, span_end = _span(int(start), int(end), length)
-    keys = _example_keys(random_state, n_examples)
 
     values = X.detach().cpu()
     if values.dtype not in _KERNEL_DTYPES and values.dtype != torch.bool:
@@ -499,10 +752,11 @@ def dinucleotide_shuffle(
             f"as all-zero columns), but example {example} position {position} is "
             f"{X[example, :, position].tolist()}"
         )
+    shuffled = _shuffled_codes(codes, start, end, n, random_state)
     kernel_dtype = X.dtype if X.dtype in _KERNEL_DTYPES else torch.float32
-    shuffles = torch.empty((n_examples, int(n), 4, length), dtype=kernel_dtype)
+    shuffles = torch.empty((n_examples, n, 4, length), dtype=kernel_dtype)
     if shuffles.numel():
-        _shuffle_rows(codes, span_start, span_end, int(n), keys, shuffles.numpy())
+        _expand_one_hot(shuffled, shuffles.numpy())
     return shuffles.to(device=X.device, dtype=X.dtype)
 
 
