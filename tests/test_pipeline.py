@@ -209,6 +209,35 @@ def test_shard_files_round_trip_float64_sums_and_header(tmp_path):
         assert np.array_equal(getattr(back, name), getattr(result, name))
 
 
+def test_shard_chunks_read_back_across_chunk_boundaries(tmp_path):
+    rng = np.random.default_rng(1)
+    whole = [rng.normal(size=(2, 7, 4, 5)), rng.normal(size=(2, 7, 3)), rng.normal(size=(2, 7)),
+             rng.normal(size=(2, 7, 3))]
+    with storage.write_shard_chunks(tmp_path / "shard.npz", {"region_start": 0}) as writer:
+        for first, last in ((0, 3), (3, 3), (3, 4), (4, 7)):
+            writer.append(*(array[:, first:last] for array in whole))
+        assert not (tmp_path / "shard.npz").exists()  # appears only when complete
+    with storage.ShardFile(tmp_path / "shard.npz") as shard:
+        assert shard.bounds == [(0, 3), (3, 3), (3, 4), (4, 7)]
+        assert shard.header == {"region_start": 0}
+        for start, stop in ((0, 7), (2, 5), (3, 4), (5, 5), (6, 7)):
+            assert np.array_equal(shard.read("hypothetical_sum", start, stop), whole[0][:, start:stop])
+            assert np.array_equal(shard.read("reference_predictions", start, stop), whole[3][:, start:stop])
+    back = storage.read_shard(tmp_path / "shard.npz")
+    assert np.array_equal(back.deltas, whole[1]) and np.array_equal(back.example_predictions, whole[2])
+
+
+def test_an_interrupted_shard_writer_leaves_no_file(tmp_path):
+    rng = np.random.default_rng(2)
+    chunk = [rng.normal(size=(1, 2, 4, 5)), rng.normal(size=(1, 2, 3)), rng.normal(size=(1, 2)),
+             rng.normal(size=(1, 2, 3))]
+    with pytest.raises(KeyboardInterrupt):
+        with storage.write_shard_chunks(tmp_path / "shard.npz", {}) as writer:
+            writer.append(*chunk)
+            raise KeyboardInterrupt
+    assert os.listdir(tmp_path) == []
+
+
 def test_region_store_round_trips_ids_and_slices(tmp_path):
     written = _region_store()
     storage.write_region_store(tmp_path / "r.zarr", written)
@@ -317,6 +346,36 @@ def test_shard_and_block_counts_do_not_change_results(stores, tmp_path):
         assert list(other["regions/id"][:]) == list(one["regions/id"][:])
 
 
+@pytest.mark.parametrize("batch_size", [4, 12, 32])
+def test_chunk_size_does_not_change_a_shard_by_a_single_bit(stores, tmp_path, batch_size):
+    """float32 model; with 6 references, batches hold part of an example, 2 or 5 examples."""
+    regions, references = stores
+    config = CONFIG | {"dtype": "float32"}
+    results = {}
+    for chunk in (1, 2, 3, N_REGIONS):
+        path = tmp_path / f"chunk{chunk}.npz"
+        pipeline.run_attribution_shard(
+            config, regions, references, "1-of-1", "1-of-1", path, batch_size=batch_size,
+            regions_per_chunk=chunk,
+        )
+        with storage.ShardFile(path) as shard:
+            assert len(shard.bounds) == -(-N_REGIONS // chunk)
+        results[chunk] = storage.read_shard(path)
+    for chunk in (1, 2, 3):
+        for name in ("hypothetical_sum", "deltas", "example_predictions", "reference_predictions"):
+            assert np.array_equal(getattr(results[chunk], name), getattr(results[N_REGIONS], name)), (chunk, name)
+        assert results[chunk].header == results[N_REGIONS].header
+
+
+def test_shard_chunks_fit_the_memory_budget_and_whole_batches():
+    # Demo: 20 references of 250 bp, 3 targets: 104 kB per region.
+    assert pipeline.shard_chunk_size(20, 250, 3, 32) == pipeline.CHUNK_BYTES // 104_000
+    # 4 examples per batch of 80 pairs: chunks are multiples of 4.
+    assert pipeline.shard_chunk_size(20, 250, 3, 80) % 4 == 0
+    # Beluga-sized windows still get at least one batch of examples.
+    assert pipeline.shard_chunk_size(20, 100_000, 1, 64) == 3
+
+
 def test_float32_scores_do_not_depend_on_the_layout_either(stores, tmp_path):
     config = CONFIG | {"dtype": "float32"}
     one, _ = _run(stores, tmp_path, n_shards=1, n_blocks=1, config=config, folder="one")
@@ -391,13 +450,21 @@ def test_shard_header_records_ranges_and_provenance(stores, tmp_path):
 def test_a_full_disk_gives_a_clear_error_and_no_shard_file(stores, tmp_path, monkeypatch):
     regions, references = stores
 
-    def disk_full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    write_array, calls = np.lib.format.write_array, []
 
-    monkeypatch.setattr(np, "savez", disk_full)
+    def disk_full_at_the_second_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 4:  # four arrays per chunk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_array(*args, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "write_array", disk_full_at_the_second_chunk)
     out = tmp_path / "shards" / "1-of-1.npz"
     with pytest.raises(storage.StorageError, match=f"cannot write {out}: No space left on device; the disk"):
-        pipeline.run_attribution_shard(CONFIG, regions, references, "1-of-1", "1-of-1", out)
+        pipeline.run_attribution_shard(
+            CONFIG, regions, references, "1-of-1", "1-of-1", out, regions_per_chunk=2
+        )
+    assert len(calls) == 5
     assert os.listdir(out.parent) == []
 
 

@@ -32,6 +32,7 @@ import math
 import os
 import re
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -64,6 +65,7 @@ __all__ = [
     "normalize_targets",
     "parse_scatteritem",
     "run_attribution_shard",
+    "shard_chunk_size",
     "split_range",
 ]
 
@@ -90,6 +92,9 @@ _SCATTERITEM = re.compile(r"^(\d+)-of-(\d+)$")
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 # Regions per batch when generating references, to bound memory on genome-wide runs.
 _REFERENCE_CHUNK = 512
+CHUNK_BYTES = 8 * 2**20
+"""Memory that one chunk of a shard job's references and results may take (see
+:func:`shard_chunk_size`); a shard job's peak memory does not grow beyond it with the shard."""
 
 
 class ShardMismatchError(SeqliftError):
@@ -484,6 +489,18 @@ def shard_header(config: Mapping[str, Any], checksum: str) -> dict[str, Any]:
     }
 
 
+def shard_chunk_size(n_references: int, width: int, n_targets: int, batch_size: int) -> int:
+    """Regions per chunk of a shard job: about :data:`CHUNK_BYTES` of references and results.
+
+    A chunk holds its regions' float32 one-hot references ``(m, k, 4, width)`` and float64 sums
+    ``(n_targets, m, 4, width)``. The count is a multiple of the examples that share one
+    ``explain`` batch (``batch_size // k``), so that chunking never changes a batch.
+    """
+    per_batch = max(1, batch_size // max(1, n_references))
+    per_region = 4 * width * (4 * max(1, n_references) + 8 * n_targets)
+    return max(per_batch, CHUNK_BYTES // per_region // per_batch * per_batch)
+
+
 def run_attribution_shard(
     config: Mapping[str, Any],
     regions_zarr: PathLike,
@@ -495,8 +512,14 @@ def run_attribution_shard(
     batch_size: int = 32,
     threads: int | None = None,
     progress_file: IO[str] | None = None,
-) -> storage.ShardResult:
+    regions_per_chunk: int | None = None,
+) -> None:
     """Compute one region shard x one reference block and write its partial sums atomically.
+
+    The shard is computed in chunks of whole regions, each read from the stores, explained and
+    appended to the shard file before the next is read (:func:`seqlift.storage.write_shard_chunks`),
+    so that memory does not grow with the number of regions in the shard. Results do not depend
+    on the chunk size: an example's results do not depend on the other examples of the call.
 
     Parameters
     ----------
@@ -510,6 +533,8 @@ def run_attribution_shard(
         CPU threads for torch.
     progress_file : text stream, optional
         Where the progress bar (pairs/s) goes; ``sys.stderr`` when None.
+    regions_per_chunk : int, optional
+        Regions per chunk; :func:`shard_chunk_size` when None.
     """
     import torch
     from tqdm import tqdm
@@ -544,8 +569,8 @@ def run_attribution_shard(
         if weights
         else "state_dict-sha256:" + state_dict_checksum(model)
     )
-    regions = storage.read_region_store(regions_zarr, region_start, region_stop)
-    n, k, width = len(regions), reference_stop - reference_start, regions.onehot.shape[-1]
+    n, k = region_stop - region_start, reference_stop - reference_start
+    width = storage.region_width(regions_zarr)
     logger.info(
         "shard %s: regions %d..%d of %d; block %s: references %d..%d of %d; device %s",
         shard, region_start, region_stop, n_regions, block, reference_start, reference_stop,
@@ -563,53 +588,74 @@ def run_attribution_shard(
         "targets": targets,
     }
     T = len(targets)
-    if n == 0 or k == 0:
-        result = storage.ShardResult(
-            hypothetical_sum=np.zeros((T, n, 4, width)),
-            deltas=np.zeros((T, n, k)),
-            example_predictions=np.zeros((T, n)),
-            reference_predictions=np.zeros((T, n, k)),
-            header=header,
-        )
-    else:
+    chunk = regions_per_chunk or shard_chunk_size(k, width, T, batch_size)
+    if chunk < 1:
+        raise ValueError(f"regions_per_chunk must be at least 1, got {chunk}")
+    with storage.write_shard_chunks(output, header) as writer:
+        if n == 0 or k == 0:
+            writer.append(np.zeros((T, n, 4, width)), np.zeros((T, n, k)), np.zeros((T, n)),
+                          np.zeros((T, n, k)))
+            return
         model = model.to(device=device, dtype=dtype)
         _check_model(model, width, targets, device, dtype)
-        X = torch.as_tensor(regions.onehot, dtype=torch.float32)
-        references = load_references(
-            references_zarr, slice(region_start, region_stop), slice(reference_start, reference_stop), n
-        )
         with tqdm(
             total=n * k, unit="pair", desc=f"shard {shard} block {block}", file=progress_file or sys.stderr,
             mininterval=2.0, ascii=True, dynamic_ncols=False,
         ) as bar:
-            try:
-                explanation = explain(
-                    model, X, references, [t["index"] for t in targets], batch_size=batch_size,
-                    device=device, dtype=dtype, progress=bar.update,
+            began = time.time()
+            for first in range(region_start, region_stop, chunk):
+                last = min(first + chunk, region_stop)
+                regions = storage.read_region_store(regions_zarr, first, last)
+                references = load_references(
+                    references_zarr, slice(first, last), slice(reference_start, reference_stop), last - first
                 )
-            except NonFiniteOutputError as error:
-                bad = [str(regions.ids[i]) for i in error.examples]
-                raise SeqliftError(
-                    f"the model returned NaN or Inf for {len(bad)} region(s) of shard {shard}: "
-                    f"{', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}; check the model "
-                    "and these sequences (e.g. a window of only N)"
-                ) from error
-        result = storage.ShardResult(
-            hypothetical_sum=explanation.hypothetical_sum.numpy(),
-            deltas=explanation.deltas.numpy(),
-            example_predictions=explanation.example_predictions.numpy(),
-            reference_predictions=explanation.reference_predictions.numpy(),
-            header=header,
-        )
-        _check_finite(result.example_predictions, "predictions f(x)", regions.ids, targets)
-        _check_finite(result.reference_predictions, "predictions f(r)", regions.ids, targets)
-        _check_finite(result.hypothetical_sum, "attributions", regions.ids, targets)
-    storage.write_shard(output, result)
-    return result
+                try:
+                    explanation = explain(
+                        model, torch.as_tensor(regions.onehot, dtype=torch.float32), references,
+                        [t["index"] for t in targets], batch_size=batch_size, device=device, dtype=dtype,
+                        progress=bar.update,
+                    )
+                except NonFiniteOutputError as error:
+                    bad = [str(regions.ids[i]) for i in error.examples]
+                    raise SeqliftError(
+                        f"the model returned NaN or Inf for {len(bad)} region(s) of shard {shard}: "
+                        f"{', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}; check the model "
+                        "and these sequences (e.g. a window of only N)"
+                    ) from error
+                arrays = (explanation.hypothetical_sum.numpy(), explanation.deltas.numpy(),
+                          explanation.example_predictions.numpy(), explanation.reference_predictions.numpy())
+                _check_finite(arrays[2], "predictions f(x)", regions.ids, targets)
+                _check_finite(arrays[3], "predictions f(r)", regions.ids, targets)
+                _check_finite(arrays[0], "attributions", regions.ids, targets)
+                writer.append(*arrays)
+                del explanation, arrays, references
+            # Wall-clock bounds of the engine work, read by benchmarks/workflow.py.
+            ended = time.time()
+            logger.info("engine: %d pairs in %d chunk(s) of up to %d regions, from %.3f to %.3f (%.2f s)",
+                        n * k, math.ceil(n / chunk), chunk, began, ended, ended - began)
 
 
 # ---------------------------------------------------------------------------------------------
 # Stage 4: aggregation
+
+
+def _model_checksum(model_config: Mapping[str, Any], base_dir: PathLike) -> str:
+    """:func:`seqlift.models.model_checksum`, without importing torch when a weights file is set.
+
+    Aggregation only checks the checksum, and importing torch takes seconds of the job's time.
+    """
+    weights = model_config.get("weights")
+    path = Path(str(weights)).expanduser() if weights else None
+    if path is None or not (path if path.is_absolute() else Path(base_dir) / path).is_file():
+        from seqlift.models import model_checksum
+
+        return model_checksum(model_config, base_dir)  # also raises for a missing weights file
+    path = path if path.is_absolute() else Path(base_dir) / path
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
 
 
 def _check_provenance(headers: Sequence[tuple[str, dict]], expected: Mapping[str, str]) -> None:
@@ -701,14 +747,9 @@ def aggregate_shards(
         current run (each offending file and field is listed), or the shards do not tile the
         regions x references exactly once.
     """
-    from seqlift.models import model_checksum
-
     targets = normalize_targets(config["targets"])
-    expected = shard_header(config, model_checksum(config["model"], base_dir))
-    headers = []
-    for path in shard_paths:
-        result = storage.read_shard(path)
-        headers.append((str(path), result.header))
+    expected = shard_header(config, _model_checksum(config["model"], base_dir))
+    headers = [(str(path), storage.read_shard_header(path)) for path in shard_paths]
     _check_provenance(headers, expected)
     n_regions = storage.count_regions(regions_zarr)
     n_references = storage.reference_count(references_zarr)
@@ -720,19 +761,31 @@ def aggregate_shards(
         by_shard.setdefault(key, []).append((header["reference_start"], path))
 
     def parts():
+        # One region shard at a time, read in pieces that end on the store's chunk boundaries,
+        # so that memory holds one piece of every reference block of one shard.
+        step = storage.REGIONS_PER_CHUNK
         for region_start, region_stop in sorted(by_shard):
-            blocks = [storage.read_shard(path) for _, path in sorted(by_shard[(region_start, region_stop)])]
-            total = blocks[0].hypothetical_sum.copy()
-            for block in blocks[1:]:
-                total += block.hypothetical_sum
-            yield storage.AttributionPart(
-                start=region_start,
-                stop=region_stop,
-                hypothetical=total / n_references,
-                deltas=np.concatenate([b.deltas for b in blocks], axis=-1),
-                example_predictions=blocks[0].example_predictions,
-                reference_predictions=np.concatenate([b.reference_predictions for b in blocks], axis=-1),
-            )
+            blocks = [storage.ShardFile(path) for _, path in sorted(by_shard[(region_start, region_stop)])]
+            try:
+                cuts = sorted({region_start, region_stop, *range((region_start // step + 1) * step, region_stop, step)})
+                for first, last in zip(cuts[:-1], cuts[1:], strict=True):
+                    a, b = first - region_start, last - region_start
+                    total = blocks[0].read("hypothetical_sum", a, b).copy()
+                    for block in blocks[1:]:
+                        total += block.read("hypothetical_sum", a, b)
+                    yield storage.AttributionPart(
+                        start=first,
+                        stop=last,
+                        hypothetical=total / n_references,
+                        deltas=np.concatenate([block.read("deltas", a, b) for block in blocks], axis=-1),
+                        example_predictions=blocks[0].read("example_predictions", a, b),
+                        reference_predictions=np.concatenate(
+                            [block.read("reference_predictions", a, b) for block in blocks], axis=-1
+                        ),
+                    )
+            finally:
+                for block in blocks:
+                    block.close()
 
     attrs = {
         "config": json.loads(json.dumps(dict(full_config or config), default=str)),

@@ -16,7 +16,12 @@ A shard file (``.npz``) holds one region shard x one reference block: float64 su
 block's references of the hypothetical contributions ``(n_targets, n, 4, length)``, the signed
 deltas ``(n_targets, n, k_block)``, ``f(x)`` ``(n_targets, n)`` and ``f(r)`` ``(n_targets, n,
 k_block)``, plus a JSON header recording what made it (config hash, model checksum, seqlift
-version, region and reference ranges).
+version, region and reference ranges). The arrays are stored in chunks of whole regions, as
+``chunk_<i>/<array>`` members of an uncompressed zip, with ``chunks`` ``(c, 2)`` int64 giving each
+chunk's ``[start, stop)`` inside the shard: :func:`write_shard_chunks` streams the chunks to disk
+as they are computed, so that neither the writer nor a reader (:class:`ShardFile`) ever holds more
+than one chunk of a shard in memory. Shards written before chunking (one member per array) are
+read as one chunk.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +56,12 @@ __all__ = [
     "read_reference_store",
     "reference_count",
     "ShardResult",
+    "ShardFile",
+    "ShardWriter",
     "write_shard",
+    "write_shard_chunks",
     "read_shard",
+    "read_shard_header",
     "AttributionPart",
     "write_attribution_store",
     "write_json",
@@ -198,28 +208,54 @@ def write_region_store(path: PathLike, regions: RegionStore, attrs: Mapping[str,
         root.attrs.update(dict(attrs or {}))
 
 
-def _read_strings(array: zarr.Array) -> np.ndarray:
-    if array.shape[0] == 0:
+def _read_strings(array: zarr.Array, selection: slice = slice(None)) -> np.ndarray:
+    if array.shape[0] == 0 or len(range(*selection.indices(array.shape[0]))) == 0:
         return np.zeros(0, dtype=str)
-    return np.array(np.asarray(array[:]).tolist(), dtype=str)
+    return np.array(np.asarray(array[selection]).tolist(), dtype=str)
+
+
+def _read_numbers(array: zarr.Array, selection: slice) -> np.ndarray:
+    if len(range(*selection.indices(array.shape[0]))) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(array[selection], dtype=np.int64)
 
 
 def read_region_store(path: PathLike, start: int = 0, stop: int | None = None) -> RegionStore:
-    """Read regions ``start:stop`` of a ``regions.zarr`` store."""
+    """Read regions ``start:stop`` of a ``regions.zarr`` store (only those are loaded)."""
     root = zarr.open_group(str(path), mode="r")
     n = root["onehot"].shape[0]
     stop = n if stop is None else min(stop, n)
+    start = min(start, stop)
     selection = slice(start, stop)
     table = root["regions"]
     empty = stop <= start
     return RegionStore(
         onehot=np.asarray(root["onehot"][selection]) if not empty else np.zeros((0, *root["onehot"].shape[1:]), np.uint8),
-        ids=_read_strings(table["id"])[selection],
-        chroms=_read_strings(table["chrom"])[selection],
-        starts=np.asarray(table["start"][:], dtype=np.int64)[selection],
-        ends=np.asarray(table["end"][:], dtype=np.int64)[selection],
-        numbers=np.asarray(table["number"][:], dtype=np.int64)[selection],
+        ids=_read_strings(table["id"], selection),
+        chroms=_read_strings(table["chrom"], selection),
+        starts=_read_numbers(table["start"], selection),
+        ends=_read_numbers(table["end"], selection),
+        numbers=_read_numbers(table["number"], selection),
     )
+
+
+def _region_table(path: PathLike) -> RegionStore:
+    """The region table of a ``regions.zarr`` store, without its one-hot (left empty)."""
+    root = zarr.open_group(str(path), mode="r")
+    table, every = root["regions"], slice(None)
+    return RegionStore(
+        onehot=np.zeros((0, *root["onehot"].shape[1:]), dtype=np.uint8),
+        ids=_read_strings(table["id"], every),
+        chroms=_read_strings(table["chrom"], every),
+        starts=_read_numbers(table["start"], every),
+        ends=_read_numbers(table["end"], every),
+        numbers=_read_numbers(table["number"], every),
+    )
+
+
+def region_width(path: PathLike) -> int:
+    """Window length of the regions in a ``regions.zarr`` store."""
+    return int(zarr.open_group(str(path), mode="r")["onehot"].shape[-1])
 
 
 def count_regions(path: PathLike) -> int:
@@ -322,21 +358,148 @@ class ShardResult:
 _SHARD_ARRAYS = ("hypothetical_sum", "deltas", "example_predictions", "reference_predictions")
 
 
-def write_shard(path: PathLike, result: ShardResult) -> None:
-    """Write a shard ``.npz`` atomically (uncompressed: float64 sums barely compress)."""
-    arrays = {name: np.asarray(getattr(result, name), dtype=np.float64) for name in _SHARD_ARRAYS}
-    header = np.frombuffer(json.dumps(result.header, sort_keys=True).encode(), dtype=np.uint8)
+class ShardWriter:
+    """Appends chunks of whole regions to an open shard archive (see :func:`write_shard_chunks`)."""
+
+    def __init__(self, archive: zipfile.ZipFile):
+        self._archive = archive
+        self._bounds: list[tuple[int, int]] = []
+
+    @property
+    def n_regions(self) -> int:
+        """Regions written so far."""
+        return self._bounds[-1][1] if self._bounds else 0
+
+    def append(
+        self,
+        hypothetical_sum: np.ndarray,
+        deltas: np.ndarray,
+        example_predictions: np.ndarray,
+        reference_predictions: np.ndarray,
+    ) -> None:
+        """Write the next ``m`` regions' results (shapes as in :class:`ShardResult`, ``n`` -> ``m``).
+
+        Each array goes to disk at once as float64; nothing is kept in memory.
+        """
+        arrays = dict(zip(_SHARD_ARRAYS, (hypothetical_sum, deltas, example_predictions, reference_predictions), strict=True))
+        m = int(np.shape(hypothetical_sum)[1])
+        if any(np.shape(array)[1] != m for array in arrays.values()):
+            raise ValueError(f"chunk arrays disagree on the number of regions: { {k: np.shape(v) for k, v in arrays.items()} }")
+        index = len(self._bounds)
+        for name, array in arrays.items():
+            self._write(f"chunk_{index:06d}/{name}", np.asarray(array, dtype=np.float64))
+        self._bounds.append((self.n_regions, self.n_regions + m))
+
+    def _write(self, name: str, array: np.ndarray) -> None:
+        with self._archive.open(f"{name}.npy", "w", force_zip64=True) as handle:
+            np.lib.format.write_array(handle, np.ascontiguousarray(array), allow_pickle=False)
+
+    def _finish(self, header: Mapping[str, Any]) -> None:
+        self._write("chunks", np.asarray(self._bounds, dtype=np.int64).reshape(-1, 2))
+        self._write("header", np.frombuffer(json.dumps(dict(header), sort_keys=True).encode(), dtype=np.uint8))
+
+
+@contextlib.contextmanager
+def write_shard_chunks(path: PathLike, header: Mapping[str, Any]) -> Iterator[ShardWriter]:
+    """Stream a shard file chunk by chunk; it appears at ``path`` only when the block succeeds.
+
+    The chunks go into a temporary ``.npz`` next to ``path`` (an uncompressed zip: float64 sums
+    barely compress), written as they are appended; the header and the chunk table are added
+    last and the file is then moved into place (:func:`atomic_file`). A job killed at any point
+    leaves only a ``.tmp-`` file. Append at least one chunk (it may hold zero regions).
+
+    Examples
+    --------
+    >>> with write_shard_chunks("shard.npz", header) as writer:  # doctest: +SKIP
+    ...     for chunk in chunks:
+    ...         writer.append(chunk.hypothetical_sum, chunk.deltas, chunk.fx, chunk.fr)
+    """
     with atomic_file(path, suffix=".npz") as temporary:
-        with open(temporary, "wb") as handle:
-            np.savez(handle, header=header, **arrays)
+        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            writer = ShardWriter(archive)
+            yield writer
+            if not writer._bounds:
+                raise ValueError(f"{path}: a shard needs at least one chunk (it may be empty)")
+            writer._finish(header)
+
+
+def write_shard(path: PathLike, result: ShardResult) -> None:
+    """Write a whole shard ``.npz`` atomically, as one chunk."""
+    with write_shard_chunks(path, result.header) as writer:
+        writer.append(result.hypothetical_sum, result.deltas, result.example_predictions,
+                      result.reference_predictions)
+
+
+class ShardFile:
+    """A shard ``.npz`` opened for reading; arrays are read one chunk at a time.
+
+    Attributes
+    ----------
+    header : dict
+        The provenance header (see :class:`ShardResult`).
+    bounds : list of (int, int)
+        ``[start, stop)`` of each chunk inside the shard.
+    """
+
+    def __init__(self, path: PathLike):
+        self.path = Path(path)
+        self._npz = np.load(self.path, allow_pickle=False)
+        try:
+            self.header = json.loads(bytes(self._npz["header"]).decode())
+            if "chunks" in self._npz.files:
+                self.bounds = [(int(a), int(b)) for a, b in self._npz["chunks"]]
+                self._names = [f"chunk_{i:06d}/{{}}" for i in range(len(self.bounds))]
+            else:  # one member per array
+                n = int(self._npz["example_predictions"].shape[1])
+                self.bounds, self._names = [(0, n)], ["{}"]
+        except Exception:
+            self._npz.close()
+            raise
+
+    @property
+    def n_regions(self) -> int:
+        """Regions in the shard."""
+        return self.bounds[-1][1] if self.bounds else 0
+
+    def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Array ``name`` for the shard's regions ``start:stop`` (region axis 1), float64.
+
+        Only the chunks that overlap ``start:stop`` are read.
+        """
+        if name not in _SHARD_ARRAYS:
+            raise KeyError(f"{name!r} is not a shard array; one of {_SHARD_ARRAYS}")
+        stop = self.n_regions if stop is None else stop
+        pieces = [
+            self._npz[member.format(name)][:, max(start, first) - first : min(stop, last) - first]
+            for (first, last), member in zip(self.bounds, self._names, strict=True)
+            if first < stop and last > start
+        ]
+        if not pieces:
+            # An empty range: the first chunk's shape with zero regions.
+            pieces = [self._npz[self._names[0].format(name)][:, 0:0]]
+        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=1)
+
+    def close(self) -> None:
+        self._npz.close()
+
+    def __enter__(self) -> ShardFile:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def read_shard(path: PathLike) -> ShardResult:
-    """Read a shard ``.npz`` written by :func:`write_shard`."""
-    with np.load(path, allow_pickle=False) as data:
-        header = json.loads(bytes(data["header"]).decode())
-        arrays = {name: data[name] for name in _SHARD_ARRAYS}
-    return ShardResult(header=header, **arrays)
+    """Read a whole shard ``.npz`` written by :func:`write_shard` or :func:`write_shard_chunks`."""
+    with ShardFile(path) as shard:
+        arrays = {name: shard.read(name) for name in _SHARD_ARRAYS}
+        return ShardResult(header=shard.header, **arrays)
+
+
+def read_shard_header(path: PathLike) -> dict:
+    """A shard's header alone (its arrays are not read)."""
+    with ShardFile(path) as shard:
+        return shard.header
 
 
 @dataclass
@@ -388,12 +551,17 @@ def write_attribution_store(
     attrs : mapping
         Root attributes: config, seqlift_version, model_checksum, targets, n_references.
     """
-    regions = read_region_store(regions_zarr)
-    n, width = regions.onehot.shape[0], regions.onehot.shape[-1]
+    source = zarr.open_group(str(regions_zarr), mode="r")
+    n, width = source["onehot"].shape[0], source["onehot"].shape[-1]
     with atomic_directory(path) as temporary:
         root = zarr.open_group(str(temporary), mode="w")
-        _write_array(root, "onehot", regions.onehot)
-        _write_region_table(root, regions)
+        # The one-hot is copied a chunk at a time, and the region table (a few numbers per
+        # region) whole, so that memory does not hold all sequences.
+        onehot = root.create_array("onehot", shape=source["onehot"].shape, dtype=np.uint8,
+                                   chunks=_chunks(source["onehot"].shape))
+        for start in range(0, n, REGIONS_PER_CHUNK):
+            onehot[start : start + REGIONS_PER_CHUNK] = source["onehot"][start : start + REGIONS_PER_CHUNK]
+        _write_region_table(root, _region_table(regions_zarr))
         arrays: dict[tuple[str, str], zarr.Array] = {}
         for group_name in ("hypothetical", "deltas", "predictions"):
             root.create_group(group_name)
