@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from . import functional, rules
+from . import _kernels, functional, rules
 from .references import dinucleotide_shuffle
 
 __all__ = ["deep_lift_shap", "explain", "Explanation", "NonFiniteOutputError"]
@@ -278,23 +278,36 @@ class _Session:
         of being copied to every pair.
         """
         split, stop, output = pending.split, pending.stop, pending.output
-        x_in, r_in = self.pair_views(joint_input[:split], joint_input[split:stop])
-        x_out, r_out = self.pair_views(output[:split], output[split:stop])
         multipliers = torch.empty_like(joint_input)
         multipliers[:split] = 0
         multipliers[stop:] = 0
+        if joint_input.device.type == "cpu" and joint_input.dtype in (torch.float32,
+                                                                       torch.float64):
+            derivative = self._derivative(pending, joint_input[:split])
+            _kernels.rescale_multipliers_cpu(
+                self.group[0], joint_input[:split], joint_input[split:stop], output[:split],
+                output[split:stop], derivative, rules.RESCALE_EPSILON, multipliers[split:stop])
+            return multipliers
+        x_in, r_in = self.pair_views(joint_input[:split], joint_input[split:stop])
+        x_out, r_out = self.pair_views(output[:split], output[split:stop])
         into = multipliers[split:stop].view(r_in.shape)
         delta_in = torch.sub(x_in, r_in)
         torch.sub(x_out, r_out, out=into).div_(delta_in)
         near = delta_in.abs_() < rules.RESCALE_EPSILON
         if bool(near.any()):
-            with torch.enable_grad():
-                x = joint_input[:split].detach().requires_grad_(True)
-                y = pending.forward(x)
-                (derivative,) = torch.autograd.grad(y, x, torch.ones_like(y))
+            derivative = self._derivative(pending, joint_input[:split])
             derivative = derivative.to(r_in.dtype).reshape(x_in.shape)
             into.copy_(torch.where(near, derivative, into))
         return multipliers
+
+    @staticmethod
+    def _derivative(pending: _Pending, example_input: torch.Tensor) -> torch.Tensor:
+        """The element-wise operation's derivative at the examples' input."""
+        with torch.enable_grad():
+            x = example_input.detach().requires_grad_(True)
+            y = pending.forward(x)
+            (derivative,) = torch.autograd.grad(y, x, torch.ones_like(y))
+        return derivative
 
     def pair_views(self, example: torch.Tensor, reference: torch.Tensor,
                    group: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
