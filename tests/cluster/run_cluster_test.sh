@@ -75,9 +75,14 @@ say "starting SLURM"
     "$REPO/profiles/slurm-ci/config.yaml"
 
 # Each run gets its own working directory with the repository's config/ and a private copy of
-# demo/ (the run indexes the FASTA next to it), so nothing is written into the repository.
-rm -rf "$WORK"
+# demo/ (a run may index the FASTA next to it), so nothing is written into the repository.
+# Only a folder this script made (it leaves a marker) is ever emptied.
+if [ -e "$WORK" ]; then
+    [ -f "$WORK/.seqlift-cluster-test" ] || die "$WORK exists and was not made by this test; set SEQLIFT_CLUSTER_WORK"
+    rm -rf "$WORK"
+fi
 mkdir -p "$WORK/inputs"
+touch "$WORK/.seqlift-cluster-test"
 cp -r "$DEMO_DIR" "$WORK/inputs/demo"
 new_workdir() {
     mkdir -p "$WORK/$1"
