@@ -96,8 +96,13 @@ def _import_class_from_file(path: Path, class_name: str | None) -> Any:
         spec.loader.exec_module(module)
     except Exception as error:
         sys.modules.pop(module_name, None)
+        hint = (
+            "install the missing package in the environment the jobs run in"
+            if isinstance(error, ImportError)
+            else f"fix the error in that file (`python {path}` shows it with its traceback)"
+        )
         raise InputError(
-            f"model.file {str(path)!r} raised {type(error).__name__} on import: {error}"
+            f"model.file {str(path)!r} raised {type(error).__name__} on import: {error}; {hint}"
         ) from error
     finally:
         if added:
