@@ -79,26 +79,27 @@ class _RuleNode(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, joint_input, pending):  # noqa: D102
+        output, pending.output = pending.output, None  # an output kept on ctx would leak
         ctx.pending = pending
         if pending.multipliers is None:
-            ctx.save_for_backward(joint_input)
-        return pending.output
+            ctx.save_for_backward(joint_input, output)
+        return output
 
     @staticmethod
     def backward(ctx, grad_output):  # noqa: D102
         pending = ctx.pending
         if pending.multipliers is not None:
             return grad_output * pending.multipliers, None
-        (joint_input,) = ctx.saved_tensors
+        joint_input, joint_output = ctx.saved_tensors
         session, split, stop, group = pending.session, pending.split, pending.stop, pending.group
         reference_input = joint_input[split:stop]
-        reference_output = pending.output[split:stop]
+        reference_output = joint_output[split:stop]
         call = rules.OpCall(
             op=pending.op,
             forward=pending.forward,
             example_input=session.expand(joint_input[:split], reference_input, group),
             reference_input=reference_input,
-            example_output=session.expand(pending.output[:split], reference_output, group),
+            example_output=session.expand(joint_output[:split], reference_output, group),
             reference_output=reference_output,
             grad_output=grad_output[split:stop],
         )
@@ -113,7 +114,7 @@ class _RuleNode(torch.autograd.Function):
 class _Pending:
     """What a :class:`_RuleNode` needs in its backward pass."""
 
-    output: torch.Tensor
+    output: torch.Tensor | None
     session: _Session
     op: Any
     rule: Callable
