@@ -774,8 +774,10 @@ def deep_lift_shap(
         Output column(s) to explain. A list adds a leading target axis to the results; all
         targets share one forward pass per batch.
     batch_size : int
-        Example-reference pairs per pass (memory follows it, not ``n_shuffles``). Results do not
-        depend on it.
+        At most this many example-reference pairs per pass (memory follows it, not
+        ``n_shuffles``). A pass holds whole examples with all their references when
+        ``batch_size >= n_shuffles`` (so a multiple of ``n_shuffles`` fills it), else part of
+        one example's references. Results do not depend on it.
     references : callable or torch.Tensor
         ``f(X, n, random_state) -> (n, n_shuffles, 4, length)`` or a tensor
         ``(n, k, 4, length)`` of any ``k``. Default: exact dinucleotide shuffles.
