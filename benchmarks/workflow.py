@@ -7,10 +7,19 @@ jobs' logs for the time spent inside the engine: the progress bar's final elapse
 attribution stage is split into compute and the job's own overhead (Python start-up, imports,
 model loading, zarr reads, writing the shard).
 
+Two overhead figures are printed: F's (one minus the summed engine time of all attribution
+jobs over wall time; with parallel shards this counts overlapping engine time twice) and the
+stricter one (one minus the wall time during which at least one engine ran, from the start/end
+times the attribution jobs log, over wall time).
+
+With ``--memory 100,1000`` it instead runs one attribution job (demo model, width and references)
+in a fresh interpreter for shards of that many random regions and reports its peak RSS.
+
 Usage::
 
     python benchmarks/workflow.py [--results results/demo]
     python benchmarks/workflow.py --run [--configfile config/demo.yaml] [--cores 1]
+    python benchmarks/workflow.py --memory 100,1000 [--chunk N]
 
 With ``--run`` the workflow is run first (``--forceall``) and its wall time measured. Use
 ``--cores 1`` for an additive split: jobs then run one after another, so wall time = sum of the
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import re
 import subprocess
 import sys
@@ -113,6 +123,41 @@ def attribution_compute_seconds(results: Path) -> tuple[float, int, int]:
     return total, found, read
 
 
+STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) seqlift.pipeline INFO: shard", re.MULTILINE)
+ENGINE = re.compile(r"engine: \d+ pairs .* from ([\d.]+) to ([\d.]+)")
+
+
+def engine_intervals(results: Path) -> list[tuple[float, float]]:
+    """Wall-clock ``(start, end)`` of each attribution job's engine work, from its log.
+
+    ``seqlift.pipeline.run_attribution_shard`` logs when its first chunk starts and its last ends.
+    """
+    intervals = []
+    for path in sorted((results / "logs" / "attribution").rglob("*.log")):
+        text = path.read_text(errors="replace")
+        match = ENGINE.search(text)
+        if match:
+            intervals.append((float(match.group(1)), float(match.group(2))))
+            continue
+        # Logs of jobs from before that line existed: the shard's first log line (written just
+        # before the model check and the engine) plus the progress bar's engine time.
+        stamp, seconds = STAMP.search(text), parse_progress(text)
+        if stamp and seconds is not None:
+            begin = datetime.datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            intervals.append((begin, begin + seconds))
+    return intervals
+
+
+def union_seconds(intervals: list[tuple[float, float]]) -> float:
+    """Length of the union of intervals: wall time during which at least one engine ran."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
 def run_workflow(configfile: str, cores: int) -> float:
     """Run the whole workflow from scratch and return its wall time in seconds."""
     command = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile",
@@ -159,8 +204,77 @@ def report(results: Path, wall: float | None, cores: int | None) -> None:
               + ("" if cores == 1 else " (jobs overlap with --cores > 1, so this difference "
                  "understates the overhead; use --cores 1 for an additive split)"))
         if read:
-            print(f"- compute share of wall time: {100 * compute / wall:.1f}%, non-compute "
-                  f"overhead {100 * (1 - compute / wall):.1f}%")
+            print(f"- compute share of wall time, summing the jobs' engine time: "
+                  f"{100 * compute / wall:.1f}%, non-compute overhead {100 * (1 - compute / wall):.1f}%")
+        intervals = engine_intervals(results)
+        if intervals:
+            busy = union_seconds(intervals)
+            print(f"- wall time during which an engine ran (union of {len(intervals)} jobs' "
+                  f"engine intervals, parallel jobs counted once): {busy:.2f} s; non-compute "
+                  f"overhead {100 * (1 - busy / wall):.1f}% of wall time")
+
+
+# Runs one attribution job in a fresh interpreter and prints its peak RSS (VmHWM): after start-up
+# (imports, model), and at the end. A child is needed: a forked child inherits ru_maxrss.
+_MEMORY_CHILD = """
+import json, logging, sys
+from seqlift import pipeline
+
+logging.basicConfig(level=logging.INFO)
+
+def vmhwm():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+config, regions, references, output, chunk = json.loads(sys.argv[1])
+import torch, seqlift.engine, seqlift.demo  # noqa: E401, F401 - start-up, measured apart
+before = vmhwm()
+pipeline.run_attribution_shard(config, regions, references, "1-of-1", "1-of-1", output,
+                               batch_size=32, threads=1, regions_per_chunk=chunk)
+print(json.dumps({"startup_mib": before, "peak_mib": vmhwm()}))
+"""
+
+
+def measure_shard_memory(sizes: list[int], configfile: str, chunk: int | None) -> None:
+    """Peak RSS of one attribution job (demo model and width) for shards of ``sizes`` regions."""
+    import json
+    import tempfile
+
+    import numpy as np
+    import yaml
+
+    from seqlift import pipeline, storage
+
+    config = yaml.safe_load(Path("config/config.yaml").read_text()) | yaml.safe_load(Path(configfile).read_text())
+    width, n_references = int(config["width"]), int(config["references"]["n"])
+    rows = []
+    for n in sizes:
+        with tempfile.TemporaryDirectory(dir=".") as folder:
+            rng = np.random.default_rng(n)
+            onehot = np.eye(4, dtype=np.uint8)[rng.integers(0, 4, size=(n, width))].transpose(0, 2, 1)
+            store = storage.RegionStore(
+                onehot=np.ascontiguousarray(onehot), ids=np.array([f"region_{i:06d}" for i in range(n)]),
+                chroms=np.array(["chr1"] * n), starts=np.arange(n, dtype=np.int64) * width,
+                ends=np.arange(n, dtype=np.int64) * width + width, numbers=np.arange(n, dtype=np.int64),
+            )
+            regions, references = f"{folder}/regions.zarr", f"{folder}/references.zarr"
+            storage.write_region_store(regions, store)
+            pipeline.make_references(regions, references, "dinucleotide_shuffle", n_references, seed=0)
+            arguments = json.dumps([pipeline.attribution_config(config), regions, references,
+                                    f"{folder}/shard.npz", chunk])
+            begin = time.perf_counter()
+            child = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, arguments], check=True,
+                                   capture_output=True, text=True)
+            seconds = time.perf_counter() - begin
+            result = json.loads(child.stdout.strip().splitlines()[-1])
+            chunks = re.search(r"in (\d+) chunk", child.stderr)
+            rows.append([n, n * n_references, chunks.group(1) if chunks else "?",
+                         f"{result['startup_mib']:.0f}", f"{result['peak_mib']:.0f}",
+                         f"{result['peak_mib'] - result['startup_mib']:.0f}", f"{seconds:.1f}"])
+    print()
+    print(markdown_table(["regions", "pairs", "chunks", "peak RSS after start-up MiB",
+                          "peak RSS MiB", "growth during the shard MiB", "job wall s"], rows))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -172,8 +286,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--configfile", default="config/demo.yaml")
     parser.add_argument("--cores", type=int, default=1,
                         help="cores for --run (default 1: stages add up to the wall time)")
+    parser.add_argument("--memory", default=None, metavar="N,N,...",
+                        help="instead, measure one attribution job's peak RSS for shards of these "
+                             "numbers of random regions (demo model and width), e.g. 100,1000")
+    parser.add_argument("--chunk", type=int, default=None,
+                        help="regions per chunk for --memory (default: the pipeline's choice)")
     args = parser.parse_args(argv)
     print(f"- {malloc_settings_line()}")
+    if args.memory:
+        measure_shard_memory([int(n) for n in args.memory.split(",")], args.configfile, args.chunk)
+        return
     wall = run_workflow(args.configfile, args.cores) if args.run else None
     report(args.results, wall, args.cores if args.run else None)
 

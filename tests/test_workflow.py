@@ -236,6 +236,18 @@ def test_default_shard_count_follows_regions_per_shard(tmp_path):
     assert _job_counts(output.stdout)["attribution"] == 12
 
 
+def test_qc_plots_and_exports_are_one_job_each_and_follow_the_switches(tmp_path):
+    config = CONFIG | {"qc": {"truth_bed": None}, "exports": {"bigwig": False, "chrombpnet_h5": False}}
+    output = _snakemake(_write_project(tmp_path, config), "-n")
+    counts = _job_counts(output.stdout)
+    assert counts["qc"] == counts["plots"] == counts["exports"] == 1
+    planned = output.stdout
+    assert "motif_recovery" not in planned and "projected.bw" not in planned and "shap.h5" not in planned
+    for target in TARGETS:
+        assert f"results/tiny/exports/{target}/attr.npz" in planned
+        assert f"results/tiny/plots/logos_{target}.png" in planned
+
+
 def test_a_cuda_config_asks_each_shard_for_one_gpu(tmp_path):
     folder = _write_project(tmp_path, CONFIG | {"device": "cuda"})
     output = _snakemake(folder, "-n", "-p", "results/tiny/attributions.zarr")
@@ -309,5 +321,6 @@ def test_demo_config_plans_every_stage_of_the_demo():
     assert result.returncode == 0, result.stderr[-4000:]
     counts = _job_counts(result.stdout)
     assert counts["attribution"] == 2  # 450 peaks / regions_per_shard 250
-    assert counts["plot_logos"] == counts["export_bigwig"] == 3
-    assert counts["qc_motif_recovery"] == 1
+    # QC, figures and exports are one job each for all three targets.
+    assert counts["qc"] == counts["plots"] == counts["exports"] == 1
+    assert sum(counts.values()) == 9

@@ -1,7 +1,9 @@
 """The workflow's stages as library functions: regions, references, shards, aggregation.
 
 Each Snakemake script in ``workflow/scripts`` unpacks its job and calls one function here, so that
-everything the workflow computes can be reached and tested from Python.
+everything the workflow computes can be reached and tested from Python. QC, figures and exports
+are one job each for all targets (:func:`run_qc`, :func:`draw_figures`, :func:`write_exports`):
+their work takes less time than starting a Python job for it.
 
 Sharding. Regions are split into ``n_shards`` contiguous shards and references into
 ``n_blocks`` contiguous blocks (:func:`split_range`); a job computes one shard x one block and
@@ -24,6 +26,7 @@ Snakefile, so torch is imported inside the functions that run models.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import json
@@ -58,6 +61,7 @@ __all__ = [
     "config_hash",
     "count_bed_rows",
     "default_shard_count",
+    "draw_figures",
     "extract_regions_to_store",
     "log_to_file",
     "load_references",
@@ -65,8 +69,10 @@ __all__ = [
     "normalize_targets",
     "parse_scatteritem",
     "run_attribution_shard",
+    "run_qc",
     "shard_chunk_size",
     "split_range",
+    "write_exports",
 ]
 
 ATTRIBUTION_KEYS = (
@@ -404,10 +410,12 @@ def make_references(
         codes = np.zeros((len(regions), n, width), dtype=np.uint8)
         for start in range(0, len(regions), _REFERENCE_CHUNK):
             stop = min(start + _REFERENCE_CHUNK, len(regions))
-            X = torch.as_tensor(regions.onehot[start:stop], dtype=torch.float32)
+            onehot = regions.onehot[start:stop]
+            # Base codes A=0 C=1 G=2 T=3, N (an all-zero column) = 4, shuffled as codes: the same
+            # shuffles as dinucleotide_shuffle, without a float one-hot of every reference.
+            region_codes = np.where(onehot.any(axis=1), onehot.argmax(axis=1), 4).astype(np.uint8)
             seeds = [reference_methods.region_seed(seed, int(num)) for num in regions.numbers[start:stop]]
-            shuffled = reference_methods.dinucleotide_shuffle(X, n=n, random_state=seeds)
-            codes[start:stop] = _onehot_to_codes(shuffled)
+            codes[start:stop] = reference_methods.dinucleotide_shuffle_codes(region_codes, n=n, random_state=seeds)
         storage.write_reference_store(references_zarr, codes=codes, attrs=attrs)
     else:
         raise InputError(
@@ -629,6 +637,8 @@ def run_attribution_shard(
                 _check_finite(arrays[0], "attributions", regions.ids, targets)
                 writer.append(*arrays)
                 del explanation, arrays, references
+                # Whatever reference cycles a model's hooks leave go with each chunk, not the shard.
+                gc.collect()
             # Wall-clock bounds of the engine work, read by benchmarks/workflow.py.
             ended = time.time()
             logger.info("engine: %d pairs in %d chunk(s) of up to %d regions, from %.3f to %.3f (%.2f s)",
@@ -798,3 +808,103 @@ def aggregate_shards(
     storage.write_attribution_store(
         output, regions_zarr, [t["name"] for t in targets], n_references, parts(), attrs
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Stages 5 to 7: QC, figures and exports, each one job for all targets
+#
+# Each of these steps takes well under a second per target once Python has started and imported
+# numpy, zarr and matplotlib (about 1 to 2 s on a loaded machine); one job per figure or export
+# paid that start-up 17 times in the demo. These functions do all targets in one process.
+
+
+def run_qc(
+    attributions_zarr: PathLike,
+    out_dir: PathLike,
+    threshold: float,
+    relative_threshold: float | None = None,
+    on_failure: str = "warn",
+    truth_bed: PathLike | None = None,
+    motif_recovery_json: PathLike | None = None,
+) -> dict[str, Any]:
+    """Convergence QC of every target (``seqlift.qc.convergence_qc``), then motif recovery.
+
+    Writes ``out_dir/convergence_<target>.tsv`` and ``out_dir/summary.json``; with ``truth_bed``
+    also ``motif_recovery_json`` (``seqlift.qc.motif_recovery``). Returns the summary.
+    """
+    from seqlift.qc import convergence_qc, motif_recovery
+
+    if (truth_bed is None) != (motif_recovery_json is None):
+        raise ValueError("give both truth_bed and motif_recovery_json, or neither")
+    summary = convergence_qc(
+        attributions_zarr=attributions_zarr, out_dir=out_dir, threshold=threshold,
+        relative_threshold=relative_threshold, on_failure=on_failure,
+    )
+    if truth_bed is not None:
+        motif_recovery(attributions_zarr=attributions_zarr, motifs_bed=truth_bed, out_json=motif_recovery_json)
+    return summary
+
+
+def draw_figures(
+    attributions_zarr: PathLike,
+    logos: Mapping[str, PathLike],
+    delta_histogram: PathLike,
+    mean_profile: PathLike,
+    threshold: float,
+    n_top: int = 5,
+    flank: int = 20,
+    motif_recovery_json: PathLike | None = None,
+    motif_recovery: PathLike | None = None,
+) -> None:
+    """Draw every figure of the run (``seqlift.figures``) in one process.
+
+    Parameters
+    ----------
+    logos : mapping
+        Target name -> PNG of its top regions' logos (``plot_top_logos``).
+    delta_histogram, mean_profile : path
+        PNGs of ``plot_delta_histogram`` (with the QC ``threshold``) and ``plot_mean_profile``.
+    motif_recovery_json, motif_recovery : path, optional
+        The motif-recovery QC result and the PNG of its heatmap; both or neither.
+    """
+    from seqlift import figures
+
+    if (motif_recovery_json is None) != (motif_recovery is None):
+        raise ValueError("give both motif_recovery_json and motif_recovery, or neither")
+    for target, out_png in logos.items():
+        figures.plot_top_logos(attributions_zarr, target, out_png, n_top=n_top, flank=flank)
+    figures.plot_delta_histogram(attributions_zarr, delta_histogram, threshold=threshold)
+    figures.plot_mean_profile(attributions_zarr, mean_profile)
+    if motif_recovery is not None:
+        figures.plot_motif_recovery(motif_recovery_json, motif_recovery)
+
+
+def write_exports(
+    attributions_zarr: PathLike,
+    out_dir: PathLike,
+    targets: Sequence[str],
+    tfmodisco: bool = True,
+    chrombpnet_h5: bool = True,
+    bigwig: bool = True,
+    chrom_sizes: PathLike | Mapping[str, int] | None = None,
+) -> list[Path]:
+    """Write the switched-on exports of every target under ``out_dir/<target>/``.
+
+    ``ohe.npz`` and ``attr.npz`` (tfmodisco-lite), ``shap.h5`` (ChromBPNet layout) and
+    ``projected.bw`` (needs ``chrom_sizes``: a ``.fai`` or a mapping); see :mod:`seqlift.exports`.
+    Returns the paths written.
+    """
+    from seqlift import exports
+
+    if bigwig and chrom_sizes is None:
+        raise ValueError("the bigWig export needs chrom_sizes")
+    written: list[Path] = []
+    for target in targets:
+        folder = Path(out_dir) / target
+        if tfmodisco:
+            written.extend(exports.export_tfmodisco(attributions_zarr, target, folder))
+        if chrombpnet_h5:
+            written.append(exports.export_chrombpnet_h5(attributions_zarr, target, folder / "shap.h5"))
+        if bigwig:
+            written.append(exports.export_bigwig(attributions_zarr, target, folder / "projected.bw", chrom_sizes))
+    return written

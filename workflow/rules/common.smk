@@ -31,15 +31,9 @@ wildcard_constraints:
 # Short steps run on the submitting node instead of queueing on a cluster.
 localrules:
     aggregate,
-    qc_convergence,
-    qc_motif_recovery,
-    export_tfmodisco,
-    export_chrombpnet_h5,
-    export_bigwig,
-    plot_logos,
-    plot_delta_histogram,
-    plot_mean_profile,
-    plot_motif_recovery,
+    qc,
+    plots,
+    exports,
 
 
 def results_path(*parts):
@@ -68,6 +62,48 @@ def get_final_outputs():
     return outputs
 
 
+def if_truth(path):
+    """``[path]`` when the config gives a truth BED (motif recovery), else no file."""
+    return [path] if config["qc"]["truth_bed"] else []
+
+
+# Report category and labels of each figure; captions are workflow/report/<figure>.rst.
+FIGURES = {
+    "logos": ("Attributions", {"figure": "top regions"}),
+    "delta_histogram": ("Quality control", {"figure": "convergence deltas"}),
+    "mean_profile": ("Attributions", {"target": "all", "figure": "mean profile"}),
+    "motif_recovery": ("Quality control", {"figure": "motif recovery"}),
+}
+
+
+def figure(kind, target=None):
+    """``results/{name}/plots/<kind>[_<target>].png``, wrapped for the report."""
+    category, labels = FIGURES[kind]
+    stem = kind if target is None else f"{kind}_{target}"
+    return report(
+        f"results/{{name}}/plots/{stem}.png",
+        caption=f"../report/{kind}.rst",
+        category=category,
+        labels=labels if target is None else {"target": target} | labels,
+    )
+
+
+def logo_figures():
+    """One logos figure per target, in target order."""
+    return [figure("logos", target) for target in TARGET_NAMES]
+
+
+def export_files(switch, *names):
+    """``results/{name}/exports/<target>/<file>`` of every target, if exports.<switch> is on."""
+    if not config["exports"][switch]:
+        return []
+    return [
+        f"results/{{name}}/exports/{target}/{name}"
+        for target in TARGET_NAMES
+        for name in names
+    ]
+
+
 def get_reference_inputs(wildcards):
     """The user's reference file when references.method is 'file'."""
     if config["references"]["method"] == "file":
@@ -77,7 +113,7 @@ def get_reference_inputs(wildcards):
 
 def get_truth_bed(wildcards):
     """The planted-motif BED that motif recovery is scored against."""
-    return config["qc"]["truth_bed"] or []
+    return if_truth(config["qc"]["truth_bed"])
 
 
 def get_model_inputs(wildcards):

@@ -1,13 +1,18 @@
-rule qc_convergence:
+# Convergence tables of every target and, with a truth BED, motif recovery: one job.
+rule qc:
     input:
         zarr="results/{name}/attributions.zarr",
+        truth=get_truth_bed,
     output:
         tables=expand(
             "results/{{name}}/qc/convergence_{target}.tsv", target=TARGET_NAMES
         ),
         summary="results/{name}/qc/summary.json",
+        motif_recovery=if_truth("results/{name}/qc/motif_recovery.json"),
     log:
-        "results/{name}/logs/qc_convergence.log",
+        "results/{name}/logs/qc.log",
+    benchmark:
+        "results/{name}/benchmarks/qc.tsv"
     conda:
         "../../envs/seqlift.yaml"
     resources:
@@ -18,21 +23,4 @@ rule qc_convergence:
         relative_threshold=config["qc"]["relative_threshold"],
         on_failure=config["qc"]["on_failure"],
     script:
-        "../scripts/qc_convergence.py"
-
-
-rule qc_motif_recovery:
-    input:
-        zarr="results/{name}/attributions.zarr",
-        truth=get_truth_bed,
-    output:
-        json="results/{name}/qc/motif_recovery.json",
-    log:
-        "results/{name}/logs/qc_motif_recovery.log",
-    conda:
-        "../../envs/seqlift.yaml"
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    script:
-        "../scripts/qc_motif_recovery.py"
+        "../scripts/qc.py"
