@@ -429,6 +429,21 @@ def test_aggregation_refuses_shards_from_another_model_or_version(stores, tmp_pa
         pipeline.aggregate_shards(paths[1:], regions, references, tmp_path / "y.zarr", reseeded_model)
 
 
+def test_aggregation_counts_each_mismatched_shard_once_and_gives_the_seed_hint_once(stores, tmp_path):
+    """Two shards of an unseeded-looking model: "2 shard file(s)", not one per line of the message."""
+    regions, references = stores
+    _, paths = _run(stores, tmp_path, n_shards=2, n_blocks=1)
+    reseeded_model = CONFIG | {"model": MODEL | {"kwargs": MODEL["kwargs"] | {"seed": 2}}}
+    with pytest.raises(pipeline.ShardMismatchError) as error:
+        pipeline.aggregate_shards(paths, regions, references, tmp_path / "x.zarr", reseeded_model)
+    message = str(error.value)
+    assert message.startswith("2 shard file(s) were made with another config, model or seqlift version")
+    assert [line.split(":")[0].strip() for line in message.splitlines() if line.startswith("  ")] == [
+        str(path) for path in paths
+    ]
+    assert message.count("(A model without model.weights must build the same weights every time") == 1
+
+
 def test_aggregation_refuses_shards_that_do_not_cover_every_region(stores, tmp_path):
     regions, references = stores
     _, paths = _run(stores, tmp_path, n_shards=3, n_blocks=2)

@@ -219,16 +219,13 @@ def test_the_engine_says_which_input_length_the_model_expects():
     assert "The model expects length 40." in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline._check_model probes the model before the engine and does not read its "
-    "length attributes (see /tmp/reliability-findings.md); remove this mark once it does",
-)
 def test_a_shard_says_which_input_length_the_model_expects(stores, tmp_path):
     with pytest.raises(InputError) as error:
         _shard(stores, tmp_path, _model_file("fixed_length.py", "FixedLength"))
-    assert f"width {WIDTH}" in str(error.value)
-    assert "40" in str(error.value)
+    message = str(error.value)
+    assert message.startswith(f"the model fails on input of shape (batch, 4, {WIDTH}) (config width {WIDTH}): ")
+    assert message.endswith(". The model expects length 40: set width: 40 in the config")
+    assert os.listdir(tmp_path) == []
 
 
 def _ids_where_first_base_is(stores, base: int) -> list[str]:
@@ -487,7 +484,8 @@ def test_aggregation_refuses_shards_of_another_model_seed(finished_tiny_run):
         (folder / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
     log = _logs(folder)
     assert result.returncode != 0
-    assert "shard file(s) were made with another config, model or seqlift version than this run" in log
+    assert "2 shard file(s) were made with another config, model or seqlift version than this run" in log
+    assert log.count("(A model without model.weights must build the same weights every time") == 1
     for shard in ("1-of-2", "2-of-2"):
         assert f"results/tiny/shards/{shard}/block_1-of-1.npz: config_hash" in log
     assert "model_checksum 'state_dict-sha256:" in log

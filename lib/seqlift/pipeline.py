@@ -446,6 +446,17 @@ def load_references(
 # Stage 3: one attribution shard
 
 
+def _expected_length(model: torch.nn.Module) -> int | None:
+    """The input length a model declares in one of the engine's length attributes, if any."""
+    from seqlift.engine import _LENGTH_ATTRIBUTES
+
+    for name in _LENGTH_ATTRIBUTES:
+        value = getattr(model, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
 def _check_model(model: torch.nn.Module, width: int, targets: Sequence[dict], device: torch.device,
                  dtype: torch.dtype) -> None:
     """One forward pass on zeros: the output must be ``(batch, n_outputs)`` with every target."""
@@ -456,10 +467,14 @@ def _check_model(model: torch.nn.Module, width: int, targets: Sequence[dict], de
         with torch.no_grad():
             output = model(probe)
     except Exception as error:
+        expected = _expected_length(model)
+        if expected is not None and expected != width:
+            hint = f"The model expects length {expected}: set width: {expected} in the config"
+        else:
+            hint = "Check that `width` is the input length the model was built for"
         raise InputError(
             f"the model fails on input of shape (batch, 4, {width}) (config width {width}): "
-            f"{type(error).__name__}: {error}. Check that `width` is the input length the model "
-            "was built for"
+            f"{type(error).__name__}: {error}. {hint}"
         ) from error
     if not torch.is_tensor(output) or output.ndim != 2 or output.shape[0] != 2:
         shape = tuple(output.shape) if torch.is_tensor(output) else type(output).__name__
@@ -670,6 +685,7 @@ def _model_checksum(model_config: Mapping[str, Any], base_dir: PathLike) -> str:
 
 def _check_provenance(headers: Sequence[tuple[str, dict]], expected: Mapping[str, str]) -> None:
     problems = []
+    unseeded_model = False
     for path, header in headers:
         differing = [
             f"{key} {header.get(key)!r} (this run: {value!r})"
@@ -678,18 +694,20 @@ def _check_provenance(headers: Sequence[tuple[str, dict]], expected: Mapping[str
         ]
         if differing:
             problems.append(f"  {path}: " + "; ".join(differing))
-            if header.get("model_checksum") != expected.get("model_checksum") and str(
+            unseeded_model |= header.get("model_checksum") != expected.get("model_checksum") and str(
                 expected.get("model_checksum")
-            ).startswith("state_dict"):
-                problems.append(
-                    "    (a model without model.weights must build the same weights every time: "
-                    "seed its initialisation, or save the weights and set model.weights)"
-                )
+            ).startswith("state_dict")
     if problems:
+        hint = (
+            "(A model without model.weights must build the same weights every time: seed its "
+            "initialisation, or save the weights and set model.weights.)\n"
+            if unseeded_model
+            else ""
+        )
         raise ShardMismatchError(
             f"{len(problems)} shard file(s) were made with another config, model or seqlift "
-            "version than this run, and will not be mixed:\n" + "\n".join(problems) + "\n"
-            "Delete these shard files (or run snakemake with --forcerun attribution) to recompute "
+            "version than this run, and will not be mixed:\n" + "\n".join(problems) + "\n" + hint
+            + "Delete these shard files (or run snakemake with --forcerun attribution) to recompute "
             "them with the current settings."
         )
 
