@@ -517,6 +517,36 @@ def test_shard_stops_on_nan_predictions_and_names_the_regions(stores, tmp_path, 
     assert not (tmp_path / "s.npz").exists()
 
 
+def test_a_nan_shard_names_every_bad_region_not_only_the_first_failing_batch(tmp_path, monkeypatch):
+    """60 regions in chunks of 4: the engine stops in the first chunk with a NaN, the message
+    still counts every region whose f(x) or an f(r) is NaN, names the first 20, counts the rest."""
+    regions, references = tmp_path / "regions.zarr", tmp_path / "references.zarr"
+    storage.write_region_store(regions, _region_store(n=60, seed=4))
+    pipeline.make_references(regions, references, "dinucleotide_shuffle", N_REFERENCES, seed=3)
+    original = SmallCNN.forward
+
+    def forward(self, X):
+        output = original(self, X)
+        # Sequences starting with A or C give NaN (a shuffle keeps its region's first base).
+        bad_rows = (X[:, 0:1, 0] == 1) | (X[:, 1:2, 0] == 1)
+        return torch.where(bad_rows, torch.full_like(output, float("nan")), output)
+
+    monkeypatch.setattr(SmallCNN, "forward", forward)
+    store = storage.read_region_store(regions)
+    bad = [str(i) for i in store.ids[(store.onehot[:, 0, 0] == 1) | (store.onehot[:, 1, 0] == 1)]]
+    assert len(bad) > 20
+    with pytest.raises(SeqliftError) as error:
+        pipeline.run_attribution_shard(
+            CONFIG, regions, references, "1-of-1", "1-of-1", tmp_path / "s.npz", batch_size=8,
+            regions_per_chunk=4,
+        )
+    assert str(error.value) == (
+        f"the model returned NaN or Inf for {len(bad)} region(s) of shard 1-of-1: {', '.join(bad[:20])} "
+        f"and {len(bad) - 20} more; check the model and these sequences (e.g. a window of only N)"
+    )
+    assert sorted(os.listdir(tmp_path)) == ["references.zarr", "regions.zarr"]
+
+
 def test_shard_rejects_a_target_the_model_does_not_have(stores, tmp_path):
     regions, references = stores
     with pytest.raises(InputError, match=r"targets \[5\] are out of range: the model has 2 outputs"):

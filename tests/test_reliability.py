@@ -256,9 +256,8 @@ def test_nan_outputs_fail_the_shard_job_of_the_workflow_naming_the_regions(tmp_p
     bad, good = regions.ids[first_is_a], regions.ids[~first_is_a]
     assert len(bad) and len(good)
     message = next(line for line in _logs(folder).splitlines() if "SeqliftError: the model returned NaN" in line)
-    # The engine stops at the first batch holding a NaN, so the regions named are the bad ones
-    # of that batch (the first bad region at least), never a good one.
-    assert f"of shard 1-of-1: {bad[0]}" in message
+    # The engine stops at the first batch holding a NaN; the shard still names every bad region.
+    assert f"for {len(bad)} region(s) of shard 1-of-1: {', '.join(bad)};" in message
     assert not any(region in message for region in good)
     assert not (folder / "results" / "tiny" / "shards" / "1-of-1" / "block_1-of-1.npz").exists()
     assert not (folder / "results" / "tiny" / "attributions.zarr").exists()

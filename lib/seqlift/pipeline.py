@@ -98,6 +98,8 @@ _SCATTERITEM = re.compile(r"^(\d+)-of-(\d+)$")
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 # Regions per batch when generating references, to bound memory on genome-wide runs.
 _REFERENCE_CHUNK = 512
+# Regions named in a message about NaN/Inf outputs; the rest are counted.
+_NAMED_REGIONS = 20
 CHUNK_BYTES = 8 * 2**20
 """Memory that one chunk of a shard job's references and results may take (see
 :func:`shard_chunk_size`); a shard job's peak memory does not grow beyond it with the shard."""
@@ -503,6 +505,50 @@ def _check_finite(values: np.ndarray, what: str, region_ids: Sequence[str], targ
         )
 
 
+def _non_finite_regions(
+    model: torch.nn.Module,
+    regions_zarr: PathLike,
+    references_zarr: PathLike,
+    region_range: tuple[int, int],
+    reference_range: tuple[int, int],
+    target_indices: Sequence[int],
+    regions_per_chunk: int,
+    batch_size: int,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> list[str]:
+    """Ids of the regions in ``region_range`` whose f(x) or any f(r) is NaN or Inf for a target.
+
+    Forward passes only, without gradients, in batches of about ``batch_size`` sequences: a few
+    percent of the shard's attribution time.
+    """
+    import torch
+
+    bad: list[str] = []
+    k = reference_range[1] - reference_range[0]
+    per_batch = max(1, batch_size // (k + 1))
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for first in range(region_range[0], region_range[1], regions_per_chunk):
+                last = min(first + regions_per_chunk, region_range[1])
+                regions = storage.read_region_store(regions_zarr, first, last)
+                references = load_references(references_zarr, slice(first, last), slice(*reference_range), last - first)
+                examples = torch.as_tensor(regions.onehot, dtype=torch.float32)
+                for start in range(0, last - first, per_batch):
+                    stop = min(start + per_batch, last - first)
+                    joint = torch.cat([examples[start:stop], references[start:stop].reshape(-1, *examples.shape[1:])])
+                    outputs = model(joint.to(device=device, dtype=dtype))[:, list(target_indices)]
+                    finite = torch.isfinite(outputs).all(dim=1).cpu()
+                    n = stop - start
+                    region_finite = finite[:n] & finite[n:].reshape(n, k).all(dim=1)
+                    bad.extend(str(regions.ids[start + int(i)]) for i in torch.nonzero(~region_finite).flatten())
+    finally:
+        model.train(was_training)
+    return bad
+
+
 def shard_header(config: Mapping[str, Any], checksum: str) -> dict[str, Any]:
     """Provenance every shard records, and aggregation checks."""
     return {
@@ -639,11 +685,19 @@ def run_attribution_shard(
                         progress=bar.update,
                     )
                 except NonFiniteOutputError as error:
-                    bad = [str(regions.ids[i]) for i in error.examples]
+                    # The engine stops at the first batch with a NaN; name every bad region of
+                    # the shard, so that one rerun after the fix is enough.
+                    bad = _non_finite_regions(
+                        model, regions_zarr, references_zarr, (first, region_stop),
+                        (reference_start, reference_stop), [t["index"] for t in targets], chunk,
+                        batch_size, device, dtype,
+                    ) or [str(regions.ids[i]) for i in error.examples]
+                    shown = ", ".join(bad[:_NAMED_REGIONS]) + (
+                        f" and {len(bad) - _NAMED_REGIONS} more" if len(bad) > _NAMED_REGIONS else ""
+                    )
                     raise SeqliftError(
                         f"the model returned NaN or Inf for {len(bad)} region(s) of shard {shard}: "
-                        f"{', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}; check the model "
-                        "and these sequences (e.g. a window of only N)"
+                        f"{shown}; check the model and these sequences (e.g. a window of only N)"
                     ) from error
                 arrays = (explanation.hypothetical_sum.numpy(), explanation.deltas.numpy(),
                           explanation.example_predictions.numpy(), explanation.reference_predictions.numpy())
