@@ -11,6 +11,7 @@ import errno
 import gzip
 import json
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -236,6 +237,31 @@ def test_an_interrupted_shard_writer_leaves_no_file(tmp_path):
             writer.append(*chunk)
             raise KeyboardInterrupt
     assert os.listdir(tmp_path) == []
+
+
+def test_rewriting_a_path_removes_what_a_killed_write_of_it_left_and_nothing_else(tmp_path):
+    """A SIGKILL leaves the temporaries in place; their names are made as the writers make them."""
+
+    def leftover(name, suffix="", folder=False):
+        if folder:
+            return os.path.basename(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=tmp_path))
+        handle, path = tempfile.mkstemp(prefix=f".{name}.tmp-", suffix=suffix, dir=tmp_path)
+        os.close(handle)
+        return os.path.basename(path)
+
+    own = [leftover("block_1-of-2.npz", ".npz"), leftover("block_1-of-2.npz", ".npz")]
+    others = [leftover("block_2-of-2.npz", ".npz"), leftover("block_1-of-2.npz.bak", ".npz"),
+              leftover("block_1-of-2")]
+    with storage.write_shard_chunks(tmp_path / "block_1-of-2.npz", {}) as writer:
+        writer.append(np.zeros((1, 0, 4, 5)), np.zeros((1, 0, 2)), np.zeros((1, 0)), np.zeros((1, 0, 2)))
+    assert sorted(os.listdir(tmp_path)) == sorted(["block_1-of-2.npz", *others])
+    assert not set(own) & set(os.listdir(tmp_path))
+
+    stale_store = leftover("store.zarr", folder=True)
+    (tmp_path / stale_store / "half").write_text("killed")
+    with storage.atomic_directory(tmp_path / "store.zarr") as temporary:
+        (temporary / "complete").write_text("1")
+    assert sorted(os.listdir(tmp_path)) == sorted(["block_1-of-2.npz", "store.zarr", *others])
 
 
 def test_region_store_round_trips_ids_and_slices(tmp_path):

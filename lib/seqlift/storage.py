@@ -2,7 +2,8 @@
 
 Everything is written atomically: into a temporary path in the destination's own folder, then
 moved into place with :func:`os.replace`, so that a job killed mid-write (even by SIGKILL) leaves
-only a ``.tmp-*`` leftover, never a file that Snakemake or seqlift would take as finished.
+only a ``.tmp-*`` leftover, never a file that Snakemake or seqlift would take as finished; the
+next write of the same path (the rerun of that job) removes the leftover.
 
 Stores (zarr v3 directories)::
 
@@ -30,6 +31,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import tempfile
 import zipfile
@@ -96,17 +98,45 @@ def _clear_write_errors(path: Path) -> Iterator[None]:
         raise StorageError(error.errno, f"cannot write {path}: {error.strerror}; {hint}") from error
 
 
+def _remove_stale_temporaries(path: Path) -> list[Path]:
+    """Delete what a killed earlier write of ``path`` left: its ``.<name>.tmp-*``/``.old-*`` siblings.
+
+    Only temporaries of this very path are touched (tempfile's 8 random characters, then at most
+    an extension), and one path is written by one job at a time (Snakemake never runs a job
+    twice at once), so no live writer loses its file. Returns the paths removed.
+    """
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.(tmp|old)-[A-Za-z0-9_]{{8}}(\.[A-Za-z0-9]+)?$")
+    removed = []
+    try:
+        siblings = list(os.scandir(path.parent))
+    except FileNotFoundError:
+        return removed
+    for entry in siblings:
+        if not pattern.match(entry.name):
+            continue
+        stale = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+        removed.append(stale)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_file(path: PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it onto ``path`` if the block succeeds.
 
     The temporary name keeps ``suffix`` (e.g. ``".npz"``) so that writers which append an
     extension do not rename it. On error the temporary file is removed and nothing is moved; a
-    full disk or an unwritable folder raises :class:`StorageError` naming ``path``.
+    full disk or an unwritable folder raises :class:`StorageError` naming ``path``. Temporaries
+    that a killed earlier write of ``path`` left behind are removed first.
     """
     path = Path(path)
     with _clear_write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(path)
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix, dir=path.parent)
         os.close(handle)
         temporary = Path(temporary)
@@ -124,11 +154,13 @@ def atomic_file(path: PathLike, suffix: str = "") -> Iterator[Path]:
 def atomic_directory(path: PathLike) -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``path``; rename it to ``path`` on success.
 
-    An existing ``path`` is replaced only after the new folder is complete.
+    An existing ``path`` is replaced only after the new folder is complete. Temporaries that a
+    killed earlier write of ``path`` left behind are removed first.
     """
     path = Path(path)
     with _clear_write_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(path)
         temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
         try:
             yield temporary
