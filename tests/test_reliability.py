@@ -123,6 +123,9 @@ def test_a_bad_config_stops_the_dry_run_with_a_message_naming_the_key(config_dry
     assert f"ValidationError: {problem}" in output
     assert where in output
     assert "Traceback" not in output
+    # The reason and the key, not a dump of the schema.
+    assert "Failed validating" not in output and "'description':" not in output
+    assert len(output.splitlines()) < 10
 
 
 # ---------------------------------------------------------------------------------------------
@@ -518,8 +521,34 @@ def test_a_regular_file_where_the_results_folder_belongs_is_named(tmp_path):
     (folder / "results").mkdir()
     (folder / "results" / "tiny").write_text("not a folder\n")
     result = _snakemake(folder, "results/tiny/attributions.zarr")
+    output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "Not a directory: 'results/tiny'" in result.stdout + result.stderr
+    assert (
+        "results/tiny is a file, but the results of this run go into a folder of that name: move or "
+        "remove the file, or run in another folder with --directory"
+    ) in output
+    assert "Traceback" not in output and "NotADirectoryError" not in output
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare -m and mount (root in a container)")
+def test_a_read_only_results_folder_is_named_before_any_job_runs(tmp_path):
+    """results/tiny/shards is a read-only tmpfs, in a mount namespace of the run alone."""
+    folder = _tiny_project(tmp_path)
+    shards = folder / "results" / "tiny" / "shards"
+    shards.mkdir(parents=True)
+    snakemake = " ".join(_command(folder, "results/tiny/attributions.zarr"))
+    script = f"mount -t tmpfs -o ro,size=8k tmpfs {shards} && {snakemake}"
+    result = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, cwd=folder)
+    output = result.stdout + result.stderr
+    if "mount:" in output and "results/tiny/shards is not writable" not in output:
+        pytest.skip(f"cannot mount here: {output[:200]}")
+    assert result.returncode != 0
+    assert (
+        "results/tiny/shards is not writable (permissions or a read-only mount): fix it, or write the "
+        "results elsewhere with --directory"
+    ) in output
+    assert "Traceback" not in output and "Read-only file system" not in output
+    assert not (folder / "results" / "tiny" / "regions.zarr").exists()
 
 
 def _can_mount() -> bool:

@@ -274,14 +274,34 @@ def test_lint_and_snakefmt_are_clean(tmp_path):
     assert check.returncode == 0, check.stderr
 
 
+def _schema_branches(schema: dict) -> list[dict]:
+    """The sub-schemas an instance may be checked against: oneOf/anyOf/allOf and if/then/else."""
+    branches = [option for word in ("oneOf", "anyOf", "allOf") for option in schema.get(word, [])]
+    branches += [schema[word] for word in ("then", "else") if isinstance(schema.get(word), dict)]
+    return branches
+
+
 def _schema_keys(schema: dict, prefix: str = "") -> dict[str, dict]:
+    """Every named key of the schema by its path (``targets[].index``), through items and branches."""
     keys = {}
     for name, entry in schema.get("properties", {}).items():
         keys[prefix + name] = entry
         keys.update(_schema_keys(entry, f"{prefix}{name}."))
-        for option in entry.get("items", {}).get("oneOf", []):
+        items = entry.get("items", {})
+        for option in [items, *_schema_branches(items)]:
             keys.update(_schema_keys(option, f"{prefix}{name}[]."))
+    for option in _schema_branches(schema):
+        keys.update(_schema_keys(option, prefix))
     return keys
+
+
+def test_schema_keys_are_found_inside_list_items_and_their_branches():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    keys = _schema_keys(schema)
+    assert {"targets[].index", "targets[].name"} <= set(keys)
+    toy = {"properties": {"a": {"items": {"if": {"type": "object"}, "then": {"properties": {"b": {}}},
+                                          "else": {"oneOf": [{"properties": {"c": {}}}]}}}}}
+    assert set(_schema_keys(toy)) == {"a", "a[].b", "a[].c"}
 
 
 def test_every_schema_key_has_a_description_and_a_default():

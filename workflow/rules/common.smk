@@ -1,13 +1,68 @@
 # Python helpers of the workflow: config validation, scatter counts, input functions, resources.
 # Rule files hold rules only; the logic they run lives in seqlift.pipeline.
+import os
 import re
 from pathlib import Path
 
+from jsonschema import ValidationError
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from seqlift.pipeline import attribution_config, default_shard_count, normalize_targets
 
-validate(config, schema="../schemas/config.schema.yaml")
+
+def validation_message(error):
+    """The schema error in one short paragraph: the reason and the key, not the whole schema."""
+    problem = error.__context__
+    if not isinstance(problem, ValidationError):
+        return None
+    where = "".join(f"[{part!r}]" for part in problem.absolute_path)
+    key = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}"
+        for part in problem.absolute_path
+    ).lstrip(".")
+    return (
+        f"Error validating config file.\nValidationError: {problem.message}\n"
+        f"On instance{where}: fix {f'the config key {key}' if key else 'the config'} "
+        "(workflow/schemas/config.schema.yaml says what each key accepts)"
+    )
+
+
+def results_folder_problem(name):
+    """Why results/<name> cannot hold this run's results (a file, not writable), or None."""
+    folder = Path("results", name)
+    for path in (Path("results"), folder):
+        if path.exists() and not path.is_dir():
+            return (
+                f"{path} is a file, but the results of this run go into a folder of that name: "
+                "move or remove the file, or run in another folder with --directory"
+            )
+    existing = (
+        [folder, *(p for p in folder.glob("*") if p.is_dir())]
+        if folder.is_dir()
+        else []
+    )
+    existing = existing or [next(p for p in folder.parents if p.exists())]
+    for path in existing:
+        if not os.access(path, os.W_OK):
+            return (
+                f"{path} is not writable (permissions or a read-only mount): fix it, or write "
+                "the results elsewhere with --directory"
+            )
+    return None
+
+
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError as error:
+    message = validation_message(error)
+    if message is None:
+        raise
+    raise WorkflowError(message) from None
+
+# Snakemake would otherwise stop with its own traceback when it first touches the outputs.
+if results_folder_problem(config["name"]):
+    raise WorkflowError(results_folder_problem(config["name"]))
 
 TARGETS = normalize_targets(config["targets"])
 TARGET_NAMES = [target["name"] for target in TARGETS]
