@@ -516,12 +516,7 @@ def explain(
     if X.ndim != 3:
         raise ValueError(f"X must have shape (n, alphabet, length), got {tuple(X.shape)}")
     if isinstance(references, torch.Tensor):
-        if references.ndim != 4 or references.shape[0] != X.shape[0] or \
-                references.shape[2:] != X.shape[1:]:
-            raise ValueError(
-                f"references must have shape (n, n_references, {X.shape[1]}, {X.shape[2]}) with "
-                f"n = {X.shape[0]}, got {tuple(references.shape)}"
-            )
+        _check_reference_tensor(references, X)
         fixed = references
         n_references = references.shape[1]
 
@@ -696,17 +691,22 @@ class _ReferenceCache:
         return self.values[start - self.start:stop - self.start]
 
 
+def _check_reference_tensor(references: torch.Tensor, X: torch.Tensor) -> None:
+    """References must be ``(n, k, alphabet, length)`` for ``X`` of shape ``(n, alphabet, length)``."""
+    if references.ndim != 4 or references.shape[0] != X.shape[0] or \
+            references.shape[2:] != X.shape[1:]:
+        raise ValueError(
+            f"references must have shape (n, n_references, {X.shape[1]}, {X.shape[2]}) with "
+            f"n = {X.shape[0]}, got {tuple(references.shape)}"
+        )
+
+
 def _reference_source(references, X, n_shuffles, random_state):
     """A ``f(start, stop)`` for the references, and the number of references per example."""
     from . import references as reference_functions
 
     if isinstance(references, torch.Tensor):
-        if references.ndim != 4 or references.shape[0] != X.shape[0] or \
-                references.shape[2:] != X.shape[1:]:
-            raise ValueError(
-                f"a references tensor must have shape (n, n_references, {X.shape[1]}, "
-                f"{X.shape[2]}) with n = {X.shape[0]}, got {tuple(references.shape)}"
-            )
+        _check_reference_tensor(references, X)
         return references, references.shape[1]
     if not callable(references):
         raise TypeError("references must be a tensor or a function f(X, n, random_state)")
