@@ -4,16 +4,18 @@ How it works
 ------------
 For a batch of ``E`` examples with ``c`` references each, one forward pass runs the examples
 followed by their references (``E + E * c`` rows; an example's activations are computed once,
-however many references it has, and in the same call as its references, so where an example and
-a reference share a receptive field their activations are bitwise equal). Forward hooks on
+however many references it has, and in the same kernel calls as its references, so where an
+example and a reference share a receptive field their activations are equal, which the max-pool
+rule's exact ``Δx == 0`` test needs; batch-size-dependent kernels made them differ by rounding
+when the two ran in separate passes). Forward hooks on
 non-linear modules (and a :class:`torch.overrides.TorchFunctionMode` for non-linear functions
 called inside ``forward``) run each non-linear operation without a graph and connect its output to
 its input through an autograd node whose backward applies the operation's DeepLIFT rule, using
 the example rows' values for the reference rows. Element-wise multipliers ``Δy / Δx`` are computed
 once in the forward pass, so the backward pass through them is one product.
 
-One input-gradient backward pass per target from the references' outputs then gives the multipliers ``m`` of
-every pair: linear layers' input gradients do not depend on where they are taken, so only the
+One input-gradient backward pass per target from the references' outputs then gives the
+multipliers ``m`` of every pair: linear layers' input gradients do not depend on where they are taken, so only the
 non-linear operations need the example's values. Parameters never receive gradients.
 
 Hypothetical contributions are ``H = m - sum_c r_c m_c`` per position; attributions are their mean
