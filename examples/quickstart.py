@@ -2,7 +2,6 @@
 import matplotlib
 
 matplotlib.use("Agg")
-import torch  # noqa: E402
 
 from seqlift import deep_lift_shap, plot_logo, random_one_hot, substitute  # noqa: E402
 from seqlift.zoo import SmallCNN  # noqa: E402

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 
 import torch
-from seqlift.engine import deep_lift_shap, explain
 from torch import nn
+
+from seqlift.engine import deep_lift_shap, explain
 
 A, C, G, T = 0, 1, 2, 3
 

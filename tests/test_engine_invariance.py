@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from zoo_models import ZOO_BY_NAME, make_references, random_onehot
+
 from seqlift.engine import deep_lift_shap, explain
 from seqlift.zoo import SmallCNN
-from zoo_models import ZOO_BY_NAME, make_references, random_onehot
 
 N_EXAMPLES, N_REFERENCES, LENGTH = 5, 3, 101
 

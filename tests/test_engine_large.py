@@ -10,7 +10,6 @@ import warnings
 
 import pytest
 import torch
-from seqlift.zoo import Beluga, BPNetStyle, CountWrapper, SmallCNN
 from zoo_models import (
     captum_deeplift,
     delta_tolerance,
@@ -20,6 +19,8 @@ from zoo_models import (
     standard_inputs,
     tangermeme_hypothetical,
 )
+
+from seqlift.zoo import Beluga, BPNetStyle, CountWrapper, SmallCNN
 
 # name -> (factory, length, n_examples, targets, Captum expectation)
 MODELS = {

@@ -6,8 +6,6 @@ import warnings
 
 import pytest
 import torch
-from seqlift import rules
-from seqlift.engine import explain
 from zoo_models import (
     Exp,
     FunctionalNet,
@@ -18,6 +16,9 @@ from zoo_models import (
     make_references,
     random_onehot,
 )
+
+from seqlift import rules
+from seqlift.engine import explain
 
 
 @pytest.fixture

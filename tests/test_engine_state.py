@@ -6,9 +6,10 @@ import warnings
 
 import pytest
 import torch
-from seqlift.engine import deep_lift_shap, explain
 from torch import nn
 from zoo_models import LENGTH, NormDropoutNet, make_references, random_onehot
+
+from seqlift.engine import deep_lift_shap, explain
 
 
 class Model(nn.Module):

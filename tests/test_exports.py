@@ -13,6 +13,7 @@ import numpy as np
 import pyBigWig
 import pytest
 import zarr
+
 from seqlift.exports import (
     export_bigwig,
     export_chrombpnet_h5,

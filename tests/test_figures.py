@@ -8,6 +8,8 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
+from test_exports import random_onehot, write_attributions_store
+
 from seqlift.figures import (
     best_window,
     plot_delta_histogram,
@@ -16,7 +18,6 @@ from seqlift.figures import (
     plot_top_logos,
     rank_regions,
 )
-from test_exports import random_onehot, write_attributions_store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

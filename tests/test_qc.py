@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
+from test_exports import write_attributions_store
+
 from seqlift.qc import (
     ConvergenceError,
     ConvergenceWarning,
@@ -19,7 +21,6 @@ from seqlift.qc import (
     convergence_table,
     motif_recovery,
 )
-from test_exports import write_attributions_store
 
 REGIONS = [
     ("region_000000", "chr1", 0, 8),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tangermeme.ersatz import multisubstitute as tangermeme_multisubstitute
+from tangermeme.ersatz import substitute as tangermeme_substitute
+
 from seqlift.sequence import (
     characters,
     codes_to_onehot,
@@ -14,8 +17,6 @@ from seqlift.sequence import (
     random_one_hot,
     substitute,
 )
-from tangermeme.ersatz import multisubstitute as tangermeme_multisubstitute
-from tangermeme.ersatz import substitute as tangermeme_substitute
 
 
 def test_one_hot_encode_puts_one_1_per_base_in_acgt_order():
