@@ -13,6 +13,7 @@ _EXPORTS = {
     "explain": "seqlift.engine",
     "Explanation": "seqlift.engine",
     "dinucleotide_shuffle": "seqlift.references",
+    "dinucleotide_shuffle_codes": "seqlift.references",
     "one_hot_encode": "seqlift.sequence",
     "characters": "seqlift.sequence",
     "random_one_hot": "seqlift.sequence",
