@@ -152,34 +152,26 @@ def rescale(call: OpCall) -> torch.Tensor:
     return torch.where(near, gradient_at_example(call), secant)
 
 
+_POOL_FUNCTIONS = {
+    nn.MaxPool1d: F.max_pool1d,
+    nn.MaxPool2d: F.max_pool2d,
+    nn.MaxPool3d: F.max_pool3d,
+    nn.AdaptiveMaxPool1d: F.adaptive_max_pool1d,
+    nn.AdaptiveMaxPool2d: F.adaptive_max_pool2d,
+    nn.AdaptiveMaxPool3d: F.adaptive_max_pool3d,
+}
+
+
 def _pool_indices(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Flat positions of the winners of every pooling window, shape ``(n, channels, n_out)``."""
-    if isinstance(module, nn.MaxPool1d):
-        pool = F.max_pool1d
-    elif isinstance(module, nn.MaxPool2d):
-        pool = F.max_pool2d
-    elif isinstance(module, nn.MaxPool3d):
-        pool = F.max_pool3d
-    elif isinstance(module, (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)):
-        adaptive = {
-            nn.AdaptiveMaxPool1d: F.adaptive_max_pool1d,
-            nn.AdaptiveMaxPool2d: F.adaptive_max_pool2d,
-            nn.AdaptiveMaxPool3d: F.adaptive_max_pool3d,
-        }
-        pool_fn = next(f for cls, f in adaptive.items() if isinstance(module, cls))
-        _, indices = pool_fn(x, module.output_size, return_indices=True)
-        return indices.flatten(2)
-    else:
+    pool = next((f for cls, f in _POOL_FUNCTIONS.items() if isinstance(module, cls)), None)
+    if pool is None:
         raise TypeError(f"the maxpool rule does not know {type(module).__name__}")
-    _, indices = pool(
-        x,
-        module.kernel_size,
-        module.stride,
-        module.padding,
-        module.dilation,
-        ceil_mode=module.ceil_mode,
-        return_indices=True,
-    )
+    if isinstance(module, nn.modules.pooling._AdaptiveMaxPoolNd):
+        _, indices = pool(x, module.output_size, return_indices=True)
+    else:
+        _, indices = pool(x, module.kernel_size, module.stride, module.padding, module.dilation,
+                          ceil_mode=module.ceil_mode, return_indices=True)
     return indices.flatten(2)
 
 
