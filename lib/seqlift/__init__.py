@@ -6,7 +6,7 @@ The main entry point is :func:`seqlift.deep_lift_shap`, a drop-in replacement fo
 
 from importlib import import_module
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _EXPORTS = {
     "deep_lift_shap": "seqlift.engine",

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 import torch
 
-from .references import _LAUNCH_LOCK, _prefer_forksafe_threads
+from ._numba import LAUNCH_LOCK, prefer_forksafe_threads
 
 __all__ = ["rescale_multipliers_cpu"]
 
@@ -92,6 +92,6 @@ def rescale_multipliers_cpu(
     if out.numel() < _PARALLEL_MIN_ELEMENTS:
         _serial(*arrays, epsilon, target)
         return
-    with _LAUNCH_LOCK:
-        _prefer_forksafe_threads()
+    with LAUNCH_LOCK:
+        prefer_forksafe_threads()
         _parallel(*arrays, epsilon, target)

@@ -44,7 +44,7 @@ swaps; a step of the walk is two dependent loads, and four walks run
 interlaced so that their chains overlap; the kernel writes one byte per base,
 expanded to one-hot in a single pass. Large calls are split across numba's
 threads by (example, group of four shuffles); see ``_shuffle_codes`` and
-``_prefer_forksafe_threads`` for the thread count and threading layer.
+``seqlift._numba`` for the thread count and threading layer.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 import torch
+
+from ._numba import LAUNCH_LOCK, prefer_forksafe_threads
 
 __all__ = [
     "dinucleotide_shuffle",
@@ -559,33 +561,6 @@ _KERNEL_DTYPES = {
 # milliseconds.
 _PARALLEL_MIN_BASES = 1 << 18
 
-# Held around every parallel kernel launch: numba's workqueue threading layer
-# aborts the process if two threads launch parallel kernels at once.
-_LAUNCH_LOCK = threading.Lock()
-
-
-def _prefer_forksafe_threads() -> None:
-    """Make numba start its threads with its ``"forksafe"`` layer, if nothing chose one yet.
-
-    That is TBB when it is installed, else numba's built-in workqueue.
-    numba's default would pick GNU OpenMP on Linux, which aborts or hangs a
-    process that forks after using it (Snakemake, multiprocessing, a
-    DataLoader with workers) and is a second OpenMP runtime next to torch's.
-    Nothing changes when ``NUMBA_THREADING_LAYER`` is set, or when numba's
-    threads were already started: the layer is chosen once per process.
-    """
-    try:
-        numba.threading_layer()
-    except ValueError:  # no threads started yet
-        if numba.config.THREADING_LAYER == "default":
-            numba.config.THREADING_LAYER = "forksafe"
-
-
-# At import, so that a later numba.get_num_threads() elsewhere, which starts
-# the threads, finds the choice made.
-_prefer_forksafe_threads()
-
-
 def _shuffle_codes(codes, start, stop, n_shuffles, keys, out) -> None:
     """Run the shuffle kernel, on numba's threads if the call is large enough.
 
@@ -599,8 +574,8 @@ def _shuffle_codes(codes, start, stop, n_shuffles, keys, out) -> None:
     if n_threads > 1:
         _shuffle_examples_on_threads(codes, start, stop, n_shuffles, keys, out, n_threads)
         return
-    with _LAUNCH_LOCK:
-        _prefer_forksafe_threads()
+    with LAUNCH_LOCK:
+        prefer_forksafe_threads()
         if numba.get_num_threads() == 1:
             _shuffle_codes_serial(codes, start, stop, n_shuffles, keys, out)
         else:
