@@ -14,7 +14,10 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "LENGTH_ATTRIBUTES",
     "LISTED",
+    "expected_length",
+    "length_hint",
     "listing",
     "model_dtype",
     "nonfinite_rows",
@@ -156,3 +159,46 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
+
+
+#: Attributes in which models commonly declare the input length they were trained on.
+LENGTH_ATTRIBUTES = ("sequence_length", "input_length", "seq_len", "in_window", "length")
+
+
+def expected_length(model: Any) -> int | None:
+    """The input length a model declares in one of :data:`LENGTH_ATTRIBUTES`, if any.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    int or None
+    """
+    for name in LENGTH_ATTRIBUTES:
+        value = getattr(model, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def length_hint(model: Any, length: int) -> str:
+    """One sentence for an error about input length: what the model declares, if it differs.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    length : int
+        The input length that was given.
+
+    Returns
+    -------
+    str
+        ``" The model expects length 2114."`` when the model declares another length, else
+        ``""``.
+    """
+    expected = expected_length(model)
+    if expected is None or expected == length:
+        return ""
+    return f" The model expects length {expected}."
