@@ -44,9 +44,9 @@ def test_layer_without_rule_is_named_in_a_warning(inputs):
     X, references = inputs
     torch.manual_seed(0)
     model = UnknownLayerNet().double().eval()
-    with pytest.warns(RuntimeWarning, match=r"square.*Square"):
+    with pytest.warns(RuntimeWarning, match=r"cumprod.*'cumprod' \(Cumprod\)"):
         explanation = explain(model, X, references, [0], device="cpu")
-    # Treated as linear, x * x does not sum to delta: the warning is not a false alarm.
+    # Treated as linear, a cumulative product does not sum to delta: not a false alarm.
     assert explanation.deltas.abs().max() > 1e-3
 
 

@@ -286,24 +286,24 @@ class NormDropoutNet(nn.Module):
         return self.dense(self.dropout2(self.elu(self.conv2(hidden))).flatten(1))
 
 
-class Square(nn.Module):
-    """``x * x``: a non-linear module that no rule table knows and that is not linear."""
+class Cumprod(nn.Module):
+    """``cumprod(x)`` along the length: a non-linear module that no rule table knows."""
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        return X * X
+        return X.cumprod(dim=-1)
 
 
 class UnknownLayerNet(nn.Module):
-    """``conv Square Flatten Linear``: the engine must name ``Square`` in a warning."""
+    """``conv Cumprod Flatten Linear``: the engine must name ``Cumprod`` in a warning."""
 
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Conv1d(4, 3, kernel_size=3)
-        self.square = Square()
+        self.cumprod = Cumprod()
         self.dense = nn.Linear(3 * (LENGTH - 2), N_OUTPUTS)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        return self.dense(self.square(self.conv(X)).flatten(1))
+        return self.dense(self.cumprod(self.conv(X)).flatten(1))
 
 
 @dataclass(frozen=True)

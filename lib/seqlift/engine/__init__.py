@@ -1,0 +1,20 @@
+"""The DeepLIFT/SHAP engine.
+
+- :mod:`~seqlift.engine.api`: ``deep_lift_shap``, tangermeme's functional API;
+- :mod:`~seqlift.engine.explain`: ``explain``, the batch loop and its per-example sums;
+- :mod:`~seqlift.engine.pairing`: batches, the joint layout of examples and references;
+- :mod:`~seqlift.engine.session`: hooks, the interception mode, rule application;
+- :mod:`~seqlift.engine.interception`: which torch functions are linear, ruled or decomposed;
+- :mod:`~seqlift.engine.decompositions`: composite operations as steps the rules know;
+- :mod:`~seqlift.engine.nodes`: the autograd nodes whose backward applies a rule;
+- :mod:`~seqlift.engine.guard`: the model-state guard.
+
+The rules themselves are in :mod:`seqlift.rules`.
+"""
+
+from .._utils import LENGTH_ATTRIBUTES as _LENGTH_ATTRIBUTES  # noqa: F401 - until pipeline moves
+from .api import deep_lift_shap
+from .explain import Explanation, NonFiniteOutputError, explain
+from .session import ExplanationError
+
+__all__ = ["Explanation", "ExplanationError", "NonFiniteOutputError", "deep_lift_shap", "explain"]

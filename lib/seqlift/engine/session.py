@@ -1,0 +1,292 @@
+"""The state of one ``explain`` call: module hooks, the interception mode, and rule application.
+
+Forward hooks on every module keep the stack of modules being run (to name them in messages) and
+hand modules that have a rule of their own (activations, pooling, softmax, registered classes)
+to :meth:`Session.connect` once they have run without a graph. Torch functions called in
+``forward`` reach the session through :class:`~seqlift.engine.interception.Interceptor`. Either way
+the operation's output is connected to its input through a :class:`~seqlift.engine.nodes.RuleNode`
+whose backward applies the DeepLIFT rule, using the example rows' values for the reference rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._pytree import tree_flatten, tree_unflatten
+
+from .. import rules
+from ..rules import rescaling
+from ..rules.secants import Secant
+from .interception import Interceptor, function_name
+from .nodes import Multiplied, Product, RuleApplication, RuleNode
+from .pairing import Layout
+
+__all__ = ["ExplanationError", "Session"]
+
+
+class ExplanationError(RuntimeError):
+    """seqlift cannot explain an operation of the model (not a problem of the user's input)."""
+
+
+class Session:
+    """State shared by the hooks of one ``explain`` call."""
+
+    def __init__(self, model: nn.Module, module_rules: dict):
+        self.model = model
+        self.module_rules = module_rules
+        self.names: dict[nn.Module, str] = {}
+        for name, module in model.named_modules():
+            self.names.setdefault(module, name or type(model).__name__)
+        self.joint = False
+        self.active = False  # in a joint pass and not paused
+        self.intercepting = False  # active and not inside a module that has a rule
+        self.paused_depth = 0
+        self.handled_depth = 0
+        self.frames: list[tuple[nn.Module, bool, bool]] = []
+        self.layout = Layout(0, 0)
+        self.reported: set = set()
+        self.handles: list = []
+        self.interceptor = Interceptor(self)
+
+    # -- state -------------------------------------------------------------------------------
+    def _update(self) -> None:
+        self.active = self.joint and self.paused_depth == 0
+        self.intercepting = self.active and self.handled_depth == 0
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Run something (a rule, a derivative) without hooks or interception."""
+        self.paused_depth += 1
+        self._update()
+        try:
+            yield
+        finally:
+            self.paused_depth -= 1
+            self._update()
+
+    @contextlib.contextmanager
+    def joint_pass(self, layout: Layout) -> Iterator[None]:
+        """One forward pass of examples, their references and padding, laid out as ``layout``."""
+        self.joint, self.frames, self.handled_depth, self.layout = True, [], 0, layout
+        self._update()
+        try:
+            with self.interceptor:
+                yield
+        finally:
+            self.joint = False
+            self._update()
+
+    def where(self) -> str:
+        """The module now running, as ``'name' (Class)``."""
+        module = self.frames[-1][0] if self.frames else self.model
+        return f"'{self.names.get(module, '?')}' ({type(module).__name__})"
+
+    def describe(self, op: Any) -> str:
+        """An operation (a module or a torch function) and where it runs, for messages."""
+        if isinstance(op, nn.Module) and op in self.names:
+            return f"'{self.names[op]}' ({type(op).__name__})"
+        return f"{function_name(op)} in {self.where()}"
+
+    # -- hooks -------------------------------------------------------------------------------
+    def install(self) -> None:
+        for module in self.model.modules():
+            self.handles.append(module.register_forward_pre_hook(self._pre_hook))
+            self.handles.append(module.register_forward_hook(self._post_hook))
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def _pre_hook(self, module: nn.Module, args: tuple) -> None:
+        if not self.active:
+            return
+        rule = None
+        if self.handled_depth == 0:
+            rule = rules.rule_for_module(module, self.module_rules)
+        handled = rule is not None and bool(args) and isinstance(args[0], torch.Tensor)
+        self.frames.append((module, handled, torch.is_grad_enabled()))
+        if handled:
+            self.handled_depth += 1
+            self._update()
+            torch.set_grad_enabled(False)  # the rule node connects output to input instead
+
+    def _post_hook(self, module: nn.Module, args: tuple, output: Any) -> Any:
+        if not self.active:
+            return None
+        _, handled, grad_enabled = self.frames.pop()
+        if not handled:
+            return None
+        self.handled_depth -= 1
+        self._update()
+        torch.set_grad_enabled(grad_enabled)
+        rule = rules.rule_for_module(module, self.module_rules)
+
+        def forward(t: torch.Tensor, module: nn.Module = module) -> Any:
+            return module(t)
+
+        return self.connect(module, module, rule, forward, args[0], output)
+
+    # -- operations --------------------------------------------------------------------------
+    def batch_axis(self, tensor: torch.Tensor, op: Any, movable: bool) -> int:
+        """The axis of ``tensor`` that holds the joint batch's rows (the first, where it can).
+
+        Element-wise operations (``movable``) may see the batch on another axis, as in a
+        sequence-first ``(length, batch, features)`` layout; that axis is then the only one
+        whose size is a multiple of the joint batch.
+        """
+        layout = self.layout
+        if tensor.ndim and layout.holds(tensor.shape[0]):
+            return 0
+        others = [d for d in range(1, tensor.ndim) if layout.holds(tensor.shape[d])]
+        if movable and len(others) == 1:
+            return others[0]
+        raise ExplanationError(
+            f"{self.describe(op)}: cannot find the batch axis of an activation of shape "
+            f"{tuple(tensor.shape)} in a batch of {layout.n_examples} example(s) and "
+            f"{layout.n_examples * layout.per_example} reference(s) ({layout.unit} rows). seqlift "
+            "needs non-linear operations to keep the batch axis first (element-wise ones may "
+            "have it elsewhere, if no other axis is a multiple of the batch)."
+        )
+
+    def connect(self, op: Any, rule_op: Any, rule: Callable, forward: Callable,
+                x: torch.Tensor, output: Any, secant: Secant | None = None) -> Any:
+        """Connect an operation's output (a tensor or a structure of tensors) to its input."""
+        if not x.requires_grad:
+            return output
+        if rule is rules.rescale and isinstance(output, torch.Tensor):
+            return self._rescaled(op, forward, x, output, secant)
+        flat, spec = tree_flatten(output)
+        tensors = [i for i, t in enumerate(flat) if isinstance(t, torch.Tensor)]
+        if not tensors:
+            return output
+        axis = self.batch_axis(x, op, movable=False)
+        rows = self.layout.rows(x.shape[axis])
+        for i in tensors:
+            if flat[i].ndim == 0 or flat[i].shape[0] != x.shape[0]:
+                raise ExplanationError(
+                    f"{self.describe(op)}: an output of shape {tuple(flat[i].shape)} does not "
+                    f"keep the batch axis of its input {tuple(x.shape)} first"
+                )
+        record = RuleApplication(tuple(flat[i].detach() for i in tensors), self, rule_op, rule,
+                                 forward, self.layout, rows,
+                                 structured=not isinstance(output, torch.Tensor))
+        with self.paused():
+            connected = RuleNode.apply(record, x)
+        if isinstance(output, torch.Tensor):
+            return connected
+        connected = connected if isinstance(connected, tuple) else (connected,)
+        for i, value in zip(tensors, connected, strict=True):
+            flat[i] = value
+        return tree_unflatten(flat, spec)
+
+    def _rescaled(self, op: Any, forward: Callable, x: torch.Tensor, output: torch.Tensor,
+                  secant: Secant | None) -> torch.Tensor:
+        """The rescale rule, its multipliers computed now for every pair."""
+        axis = self.batch_axis(x, op, movable=True)
+        if axis:
+            x, output = x.movedim(axis, 0), output.movedim(axis, 0)
+        split, stop = self.layout.rows(x.shape[0])
+        joint_input = x.detach()
+        multipliers = torch.empty(joint_input.shape, dtype=joint_input.dtype,
+                                  device=joint_input.device)
+        multipliers[:split] = 0
+        multipliers[stop:] = 0
+        n_examples = self.layout.n_examples
+        example_in, reference_in = joint_input[:split], joint_input[split:stop]
+        example_out, reference_out = output[:split], output[split:stop]
+        with self.paused():
+            if secant is not None:
+                x_in, r_in = rules.call.pair_views(example_in, reference_in, n_examples)
+                x_out, r_out = rules.call.pair_views(example_out, reference_out, n_examples)
+                slope = secant(x_in, r_in, x_out, r_out)
+                multipliers[split:stop] = slope.expand(r_in.shape).reshape(reference_in.shape)
+            else:
+                rescaling.pair_multipliers(
+                    n_examples, example_in, reference_in, example_out, reference_out,
+                    lambda: _derivative(forward, example_in), multipliers[split:stop])
+            connected = RuleNode.apply(Multiplied(output.detach(), multipliers), x)
+        return connected.movedim(0, axis) if axis else connected
+
+    def elementwise(self, func: Any, forward: Callable, x: torch.Tensor, inplace: bool = False,
+                    secant: Secant | None = None) -> torch.Tensor:
+        """An element-wise function called in ``forward`` (``F.relu``, ``torch.rsqrt``, ...)."""
+        source = x.clone() if inplace else x
+        with torch.no_grad():
+            output = forward(source)
+        result = self.connect(func, func, rules.rescale, forward, source, output, secant)
+        if inplace:
+            x.copy_(result)
+            return x
+        return result
+
+    def general(self, func: Any, op: Any, rule: Callable, forward: Callable,
+                x: torch.Tensor) -> Any:
+        """A non-element-wise function called in ``forward``, explained by ``rule``."""
+        with torch.no_grad():
+            output = forward(x)
+        return self.connect(func, op, rule, forward, x, output)
+
+    def product(self, func: Any, bilinear: Callable, a: torch.Tensor,
+                b: torch.Tensor) -> torch.Tensor:
+        """A bilinear operation of two input-dependent tensors: the midpoint rule."""
+        with torch.no_grad():
+            output = bilinear(a, b)
+        axis_a = self.batch_axis(a, func, movable=bilinear is torch.mul)
+        axis_b = self.batch_axis(b, func, movable=bilinear is torch.mul)
+        if axis_a or axis_b:
+            if axis_a != axis_b or a.ndim != b.ndim or output.ndim != a.ndim:
+                raise ExplanationError(
+                    f"{self.describe(func)}: operands of shapes {tuple(a.shape)} and "
+                    f"{tuple(b.shape)} do not share a batch axis; keep the batch axis first"
+                )
+            moved = self.product(func, bilinear, a.movedim(axis_a, 0), b.movedim(axis_b, 0))
+            return moved.movedim(0, axis_a)
+        layout = self.layout
+        if output.ndim == 0 or not layout.holds(output.shape[0]):
+            raise ExplanationError(
+                f"{self.describe(func)}: the product of shapes {tuple(a.shape)} and "
+                f"{tuple(b.shape)} is {tuple(output.shape)}, which does not keep the batch axis"
+            )
+        rows = (layout.rows(a.shape[0]), layout.rows(b.shape[0]), layout.rows(output.shape[0]))
+        with self.paused():
+            return RuleNode.apply(Product(output.detach(), bilinear, layout, rows), a, b)
+
+    def decompose(self, decomposition: Callable, args: tuple, kwargs: dict) -> Any:
+        """Run a composite operation as its decomposition, every step meeting its own rule."""
+        with self.interceptor:
+            return decomposition(*args, **kwargs)
+
+    def report_unknown(self, func: Any, result: Any) -> None:
+        """Warn once about an input-dependent call that has no rule and is not known linear."""
+        flat, _ = tree_flatten(result)
+        if not any(isinstance(t, torch.Tensor) and t.requires_grad for t in flat):
+            return
+        if self.frames and self.frames[-1][0] in self.reported:
+            return  # the layer was named before the run
+        key = (func, self.where())
+        if key in self.reported:
+            return
+        self.reported.add(key)
+        warnings.warn(
+            f"{function_name(func)} called in module {self.where()} depends on the "
+            "input but has no DeepLIFT rule and is not known to be linear; seqlift treats it as "
+            "linear (its plain gradient), so attributions may not sum to delta. Register a rule "
+            "for the enclosing module with additional_nonlinear_ops.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+def _derivative(forward: Callable, example_input: torch.Tensor) -> torch.Tensor:
+    """An element-wise operation's derivative at the examples' input."""
+    with torch.enable_grad():
+        x = example_input.detach().requires_grad_(True)
+        y = forward(x)
+        (derivative,) = torch.autograd.grad(y, x, torch.ones_like(y))
+    return derivative
