@@ -10,7 +10,7 @@ Built-in rules
 --------------
 ``rescale``
     Element-wise functions (ReLU, Sigmoid, GELU, ...): ``grad_out * Δy / Δx``; where ``|Δx| < 1e-6``
-    the ordinary derivative taken at the *example* is used instead.
+    the ordinary derivative taken at the *example* is used instead (1e-10 in float64).
 ``maxpool``
     Max pooling (1d/2d/3d, with overlapping windows, padding, dilation, ceil_mode) and adaptive max
     pooling. ``Δy`` of every window is split into the part carried by the example's winner and the
@@ -38,7 +38,7 @@ from .integrated_gradients import integrated_gradients
 from .pooling import maxpool
 from .products import midpoint_product
 from .reductions import Reduction, logsumexp, max_reduction
-from .rescaling import RESCALE_EPSILON, rescale, torch_formulation
+from .rescaling import RESCALE_EPSILON, rescale, rescale_epsilon, torch_formulation
 from .softmax import log_softmax, softmax
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "maxpool",
     "midpoint_product",
     "rescale",
+    "rescale_epsilon",
     "rule_for_module",
     "softmax",
     "torch_formulation",

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from .call import OpCall
-from .rescaling import RESCALE_EPSILON
+from .rescaling import rescale_epsilon
 
 __all__ = ["log_softmax", "lse_weights", "softmax"]
 
@@ -96,7 +96,7 @@ def softmax(call: OpCall) -> torch.Tensor:
     if masked is not None:
         delta_z = delta_z.masked_fill(masked, 0.0)
     delta_y = call.example_output - call.reference_output
-    near = delta_z.abs() < RESCALE_EPSILON
+    near = delta_z.abs() < rescale_epsilon(delta_z.dtype)
     exp_multiplier = torch.where(
         near, call.example_output, delta_y / delta_z.masked_fill(near, 1.0)
     )
