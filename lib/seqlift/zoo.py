@@ -8,6 +8,8 @@ random (but reproducible) weights so that tests and benchmarks need no downloads
   profile head and a count head; :class:`CountWrapper` exposes the count head as ``(batch, n)``.
 - :class:`SmallCNN`: a small convolutional network with overlapping max-pooling (kernel larger
   than stride, with padding and with ``ceil_mode``), the case that naive max-pool rules get wrong.
+- :class:`ConvTransformer`: a convolutional stem and a transformer encoder (Enformer's shape).
+- :class:`DanQ`: convolution, max-pooling and a bidirectional LSTM (DanQ's shape).
 
 Weights are drawn by :func:`seeded_init` under ``torch.manual_seed(seed)`` inside a forked random
 state, so building a model never disturbs the caller's random stream.
@@ -18,14 +20,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["Beluga", "BPNetStyle", "CountWrapper", "SmallCNN", "seeded_init"]
+__all__ = ["BPNetStyle", "Beluga", "ConvTransformer", "CountWrapper", "DanQ", "SmallCNN",
+           "seeded_init"]
 
 
 def seeded_init(module: nn.Module, seed: int) -> nn.Module:
     """Draw every convolution and dense layer of ``module`` afresh under ``seed``.
 
     Weights are He-normal (fan-in, gain for ReLU) and biases are normal with standard deviation
-    0.1. PyTorch's default initialiser shrinks the signal at every layer, so a deep network such
+    0.1. Attention projections are Xavier-uniform and recurrent layers take torch's own uniform
+    initialisation, drawn under the seed too, so that every parameter is reproducible. PyTorch's default initialiser shrinks the signal at every layer, so a deep network such
     as Beluga ends up predicting nearly the same value for every sequence, and its attributions
     drown in rounding error; He scaling keeps the activations, and so the attributions, at a
     scale where a test can tell a right answer from a wrong one.
@@ -33,7 +37,8 @@ def seeded_init(module: nn.Module, seed: int) -> nn.Module:
     Parameters
     ----------
     module : torch.nn.Module
-        The model whose ``Conv1d``, ``Conv2d`` and ``Linear`` layers are re-drawn in place.
+        The model whose ``Conv1d``, ``Conv2d``, ``Linear``, ``MultiheadAttention`` and recurrent
+        layers are re-drawn in place.
     seed : int
         Seed for the draw. The global torch random state is forked, so the caller's
         stream is left where it was.
@@ -51,6 +56,11 @@ def seeded_init(module: nn.Module, seed: int) -> nn.Module:
                     nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
                     if layer.bias is not None:
                         nn.init.normal_(layer.bias, std=0.1)
+                elif isinstance(layer, nn.MultiheadAttention) and layer.in_proj_weight is not None:
+                    nn.init.xavier_uniform_(layer.in_proj_weight)
+                    nn.init.normal_(layer.in_proj_bias, std=0.1)
+                elif isinstance(layer, nn.RNNBase):
+                    layer.reset_parameters()
     return module
 
 
@@ -280,3 +290,87 @@ class SmallCNN(nn.Module):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """Return ``(batch, n_outputs)`` for one-hot ``X`` of shape ``(batch, 4, sequence_length)``."""
         return self.head(self.features(X))
+
+
+class ConvTransformer(nn.Module):
+    """A convolutional stem and a transformer encoder: the shape of Enformer-style models.
+
+    ``conv(4->d, k15, pad 7) GELU MaxPool(4) (L/4, d) -> TransformerEncoder(n_layers, n_heads,
+    feed-forward 2d, pre-norm, GELU) -> mean over positions -> Linear(d->n_outputs)``.
+
+    Parameters
+    ----------
+    n_outputs : int, default 3
+        Number of outputs.
+    sequence_length : int, default 200
+        Input length (any length divisible by 4 works; the attribute documents the default).
+    dim : int, default 32
+        Channels of the stem and width of the transformer.
+    n_heads, n_layers : int, default 4, 2
+        Attention heads and encoder layers.
+    seed : int, default 0
+        Seed for the random weights.
+
+    Notes
+    -----
+    Input ``(batch, 4, length)``; output ``(batch, n_outputs)``.
+    """
+
+    def __init__(self, n_outputs: int = 3, sequence_length: int = 200, dim: int = 32,
+                 n_heads: int = 4, n_layers: int = 2, seed: int = 0) -> None:
+        super().__init__()
+        self.sequence_length = sequence_length
+        self.n_outputs = n_outputs
+        self.stem = nn.Sequential(nn.Conv1d(4, dim, kernel_size=15, padding=7), nn.GELU(),
+                                  nn.MaxPool1d(4))
+        layer = nn.TransformerEncoderLayer(dim, n_heads, 2 * dim, dropout=0.0,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.head = nn.Linear(dim, n_outputs)
+        seeded_init(self, seed)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Return ``(batch, n_outputs)`` for one-hot ``X`` of shape ``(batch, 4, length)``."""
+        hidden = self.encoder(self.stem(X).transpose(1, 2))
+        return self.head(hidden.mean(dim=1))
+
+
+class DanQ(nn.Module):
+    """A DanQ-style model: convolution, max-pooling, a bidirectional LSTM and a dense head.
+
+    ``conv(4->d, k13) ReLU MaxPool(8) Dropout -> BiLSTM(d, hidden) -> flatten -> Linear(->32)
+    ReLU Linear(32->n_outputs)``, after Quang & Xie (2016), scaled down.
+
+    Parameters
+    ----------
+    n_outputs : int, default 3
+        Number of outputs.
+    sequence_length : int, default 200
+        Input length the dense layer is sized for.
+    channels, hidden : int, default 16, 8
+        Convolution filters and LSTM hidden size per direction.
+    seed : int, default 0
+        Seed for the random weights.
+
+    Notes
+    -----
+    Input ``(batch, 4, sequence_length)``; output ``(batch, n_outputs)``.
+    """
+
+    def __init__(self, n_outputs: int = 3, sequence_length: int = 200, channels: int = 16,
+                 hidden: int = 8, seed: int = 0) -> None:
+        super().__init__()
+        self.sequence_length = sequence_length
+        self.n_outputs = n_outputs
+        self.conv = nn.Sequential(nn.Conv1d(4, channels, kernel_size=13), nn.ReLU(),
+                                  nn.MaxPool1d(8), nn.Dropout(0.2))
+        self.lstm = nn.LSTM(channels, hidden, batch_first=True, bidirectional=True)
+        steps = (sequence_length - 12) // 8
+        self.head = nn.Sequential(nn.Linear(steps * 2 * hidden, 32), nn.ReLU(),
+                                  nn.Linear(32, n_outputs))
+        seeded_init(self, seed)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Return ``(batch, n_outputs)`` for one-hot ``X`` of shape ``(batch, 4, length)``."""
+        hidden, _ = self.lstm(self.conv(X).transpose(1, 2))
+        return self.head(hidden.flatten(1))

@@ -27,6 +27,8 @@ A custom rule is any callable ``rule(call: OpCall) -> torch.Tensor``.
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Callable
 
 import torch
@@ -45,6 +47,7 @@ __all__ = [
     "DECOMPOSED_MODULES",
     "DEFAULT_MODULE_RULES",
     "ELEMENTWISE_MODULES",
+    "FOREIGN_MODULE_RULES",
     "LINEAR_MODULES",
     "OpCall",
     "RESCALE_EPSILON",
@@ -176,19 +179,55 @@ LINEAR_MODULES: tuple[type[nn.Module], ...] = (
 )
 
 
-def _translate_foreign_rule(rule: Callable) -> Callable[[OpCall], torch.Tensor]:
-    """Map tangermeme's rule functions onto ours, so its users can keep their dictionaries."""
+# tangermeme 1.6.0's rules whose operations seqlift explains through the torch functions they
+# call (its normalisation and gating rules, and BilinearOp's products): no module rule needed.
+_EXPLAINED_BY_FUNCTIONS = ("_glu", "_layernorm", "_rmsnorm", "_bilinear")
+_TANGERMEME_IG = re.compile(r"^_integrated_gradients_op_.*_K(\d+)$")
+
+
+def _translate_foreign_rule(rule: Callable) -> Callable[[OpCall], torch.Tensor] | None:
+    """Map tangermeme's rule functions onto ours, so its users can keep their dictionaries.
+
+    Returns None for the rules whose operations seqlift explains without a module rule.
+    """
     module = getattr(rule, "__module__", "") or ""
-    if module.startswith("tangermeme"):
-        name = getattr(rule, "__name__", "")
-        translated = {"_nonlinear": rescale, "_maxpool": maxpool, "_softmax": softmax}.get(name)
-        if translated is None:
-            raise ValueError(
-                f"tangermeme's rule {name!r} has no seqlift equivalent; pass a seqlift rule "
-                "(seqlift.rules.rescale, maxpool, softmax, gradient) or your own rule(call)."
-            )
-        return translated
-    return rule
+    if not module.startswith("tangermeme"):
+        return rule
+    name = getattr(rule, "__name__", "")
+    if name in _EXPLAINED_BY_FUNCTIONS:
+        return None
+    points = _TANGERMEME_IG.match(name)
+    if points:
+        return integrated_gradients(int(points.group(1)))
+    translated = {"_nonlinear": rescale, "_maxpool": maxpool, "_softmax": softmax}.get(name)
+    if translated is None:
+        raise ValueError(
+            f"tangermeme's rule {name!r} has no seqlift equivalent; pass a seqlift rule "
+            "(seqlift.rules.rescale, maxpool, softmax, gradient, integrated_gradients(n)) or "
+            "your own rule(call)."
+        )
+    return translated
+
+
+#: Layers of other packages that need a rule, by module and class name, with the rule that
+#: package gives them. They are registered only when that package is already imported (a model
+#: of theirs is in use), so nothing is imported here. bpnet-lite registers the element-wise
+#: rescale rule for these three in ``bpnetlite.attribute.deep_lift_shap``; with the same rules
+#: a wrapped bpnet-lite model gets bpnet-lite's numbers.
+FOREIGN_MODULE_RULES: dict[tuple[str, str], Callable[[OpCall], torch.Tensor]] = {
+    ("bpnetlite.bpnet", "_ProfileLogitScaling"): rescale,
+    ("bpnetlite.chrombpnet", "_Log"): rescale,
+    ("bpnetlite.chrombpnet", "_Exp"): rescale,
+}
+
+
+def _foreign_rules() -> dict[type[nn.Module], Callable[[OpCall], torch.Tensor]]:
+    found = {}
+    for (module_name, class_name), rule in FOREIGN_MODULE_RULES.items():
+        cls = getattr(sys.modules.get(module_name), class_name, None)
+        if isinstance(cls, type) and issubclass(cls, nn.Module):
+            found[cls] = rule
+    return found
 
 
 def build_module_rules(
@@ -200,7 +239,10 @@ def build_module_rules(
     ----------
     additional_nonlinear_ops : dict, optional
         ``{ModuleClass: rule}``; adds or overrides. tangermeme's ``_nonlinear``/``_maxpool``/
-        ``_softmax`` are accepted and mapped onto ``rescale``/``maxpool``/``softmax``.
+        ``_softmax`` are accepted and mapped onto ``rescale``/``maxpool``/``softmax``, its
+        ``integrated_gradients_op(K)`` onto ``integrated_gradients(K)``; its ``_glu``,
+        ``_layernorm``, ``_rmsnorm`` and ``_bilinear`` need no module rule here (seqlift explains
+        those operations through the functions they call) and are dropped.
 
     Returns
     -------
@@ -208,6 +250,7 @@ def build_module_rules(
         A fresh table.
     """
     rules = dict(DEFAULT_MODULE_RULES)
+    rules.update(_foreign_rules())
     for cls, rule in (additional_nonlinear_ops or {}).items():
         if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
             raise TypeError(
@@ -215,7 +258,11 @@ def build_module_rules(
             )
         if not callable(rule):
             raise TypeError(f"the rule for {cls.__name__} must be callable, got {rule!r}")
-        rules[cls] = _translate_foreign_rule(rule)
+        translated = _translate_foreign_rule(rule)
+        if translated is None:
+            rules.pop(cls, None)
+        else:
+            rules[cls] = translated
     return rules
 
 
