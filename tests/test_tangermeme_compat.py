@@ -530,3 +530,65 @@ def test_plot_logo_leaves_out_the_letters_tangermeme_leaves_out():
             drawn.append(len(ax.patches) or sum(len(c.get_paths()) for c in ax.collections))
             plt.close(figure)
         assert drawn[0] == drawn[1]
+
+
+def test_plot_logo_cuts_with_start_or_end_alone_where_tangermeme_needs_both():
+    ours = colours_by_position(plot_logo, start=3)
+    theirs = colours_by_position(tm_plot_logo, start=3)
+    assert sorted(ours) == [3, 4, 5] and sorted(theirs) == [0, 1, 2, 3, 4, 5]
+
+
+# ---------------------------------------------------------------------------------------------
+# The rest of the README's table
+
+
+def test_packed_sequences_are_refused_with_what_to_use_instead():
+    from tangermeme.utils import PackedSequence
+
+    X = encode("ACAGATCAGATTGCA")
+    assert isinstance(tm_dinucleotide_shuffle(X, n=2, random_state=0, return_packed=True),
+                      PackedSequence)
+    with pytest.raises(NotImplementedError, match="dinucleotide_shuffle_codes"):
+        dinucleotide_shuffle(X, n=2, random_state=0, return_packed=True)
+    assert isinstance(tm_one_hot_encode("ACGT", return_packed=True), PackedSequence)
+    with pytest.raises(NotImplementedError, match="sequence_to_codes"):
+        one_hot_encode("ACGT", return_packed=True)
+
+
+def test_characters_writes_n_only_for_all_zero_columns_not_for_zero_sums():
+    scores = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    assert tm_characters(scores, allow_N=True) == "NN"
+    assert characters(scores, allow_N=True) == "AN"
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (lambda: characters(tm_one_hot_encode("GATTACA"), "ACGT"),
+         lambda: tm_characters(tm_one_hot_encode("GATTACA"), "ACGT")),
+        (lambda: multisubstitute(X_SUBSTITUTE, ["AC", "GT"], (1,)),
+         lambda: tm_multisubstitute(X_SUBSTITUTE, ["AC", "GT"], (1,))),
+        (lambda: multisubstitute(X_SUBSTITUTE, ["AC", "GT"], np.int64(1)),
+         lambda: tm_multisubstitute(X_SUBSTITUTE, ["AC", "GT"], np.int64(1))),
+        (lambda: substitute(X_SUBSTITUTE, tm_one_hot_encode("GGCC")),
+         lambda: tm_substitute(X_SUBSTITUTE, tm_one_hot_encode("GGCC"))),
+        (lambda: one_hot_encode("ACGT", dtype="float32"),
+         lambda: tm_one_hot_encode("ACGT", dtype="float32")),
+        (lambda: dinucleotide_shuffle(X_SMALL, n=2, random_state=2**70),
+         lambda: tm_dinucleotide_shuffle(X_SMALL, n=2, random_state=2**70)),
+    ],
+)
+def test_harmless_inputs_tangermeme_refuses_are_accepted(ours, theirs):
+    assert outcome(theirs)[1] is not None
+    assert outcome(ours)[1] is None
+
+
+def test_a_span_past_the_end_and_a_repeated_alphabet_letter_are_refused():
+    # tangermeme clips the span and lets the last of two equal letters win.
+    assert tm_dinucleotide_shuffle(X_SMALL, end=40, n=2, random_state=0).shape == (2, 2, 4, 15)
+    with pytest.raises(ValueError, match="not a span"):
+        dinucleotide_shuffle(X_SMALL, end=40, n=2, random_state=0)
+    assert tm_one_hot_encode("AC", alphabet=list("ACA"), ignore=[]).tolist() == [[0, 0], [0, 1],
+                                                                                [1, 0]]
+    with pytest.raises(ValueError, match="repeats a character"):
+        one_hot_encode("AC", alphabet=list("ACA"), ignore=[])
