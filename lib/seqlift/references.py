@@ -80,7 +80,7 @@ import torch
 from ._numba import LAUNCH_LOCK, prefer_forksafe_threads
 from ._utils import listing
 from .errors import InputError
-from .sequence import N_CODE, _check_not_packed, _checked_codes
+from .sequence import _KERNEL_DTYPES, N_CODE, _check_not_packed, _checked_codes
 
 __all__ = [
     "dinucleotide_shuffle",
@@ -741,6 +741,17 @@ def _shuffle_examples_on_threads(arguments, n_threads: int) -> None:
         job.result()
 
 
+def _check_reference_input(X: torch.Tensor, n: int) -> int:
+    """Raise unless ``X`` is a 3-d tensor; returns ``n`` checked."""
+    if not isinstance(X, torch.Tensor):
+        raise InputError(f"X must be a torch.Tensor, not {type(X).__name__}")
+    if X.ndim != 3:
+        raise InputError(
+            f"X must have shape (n_examples, len(alphabet), length), got {tuple(X.shape)}"
+        )
+    return _check_n(n)
+
+
 def _check_n(n: int) -> int:
     if not _is_int(n):
         raise TypeError(f"n (the number of shuffles) must be an int, got {n!r}")
@@ -941,47 +952,24 @@ def dinucleotide_shuffle(
     _check_not_packed(
         return_packed, "dinucleotide_shuffle_codes(onehot_to_codes(X)) gives one byte per base"
     )
-    if not isinstance(X, torch.Tensor):
-        raise InputError(f"X must be a torch.Tensor, not {type(X).__name__}")
-    if X.ndim != 3:
-        raise InputError(
-            f"X must have shape (n_examples, len(alphabet), length), got {tuple(X.shape)}"
-        )
-    n = _check_n(n)
+    n = _check_reference_input(X, n)
     n_examples, n_rows, length = X.shape
     codes = _checked_codes(X, "X", allow_N=bool(allow_N))
     shuffled = _shuffled_codes(
         codes, n_rows, start, end, n, random_state, n_jobs, refuse_copies=True, verbose=verbose
     )
-    kernel_dtype = X.dtype if X.dtype in _EXPANDED_DTYPES else torch.float32
+    kernel_dtype = X.dtype if X.dtype in _KERNEL_DTYPES else torch.float32
     shuffles = torch.empty((n_examples, n, n_rows, length), dtype=kernel_dtype)
     if shuffles.numel():
         _expand_one_hot(shuffled, shuffles.numpy())
     return shuffles.to(device=X.device, dtype=X.dtype)
 
 
-# dtypes the one-hot expansion writes directly; others are written as float32 and cast.
-_EXPANDED_DTYPES = {
-    torch.float32,
-    torch.float64,
-    torch.int8,
-    torch.uint8,
-    torch.int16,
-    torch.int32,
-    torch.int64,
-}
-
 
 def _baseline(X: torch.Tensor, n: int, value: float) -> torch.Tensor:
     """``n`` references per example, ``value`` everywhere, with the device of ``X`` and its
     dtype when that holds ``value`` exactly (a floating-point one, or any for 0)."""
-    if not isinstance(X, torch.Tensor):
-        raise InputError(f"X must be a torch.Tensor, not {type(X).__name__}")
-    if X.ndim != 3:
-        raise InputError(
-            f"X must have shape (n_examples, len(alphabet), length), got {tuple(X.shape)}"
-        )
-    n = _check_n(n)
+    n = _check_reference_input(X, n)
     dtype = X.dtype if X.is_floating_point() or value == 0 else torch.float32
     return torch.full((X.shape[0], n, *X.shape[1:]), value, dtype=dtype, device=X.device)
 

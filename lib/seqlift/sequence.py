@@ -468,7 +468,7 @@ def _columns_to_codes(x, codes, ones):
     return first_bad, first_unknown
 
 
-# dtypes the kernel reads directly; others (float16, bfloat16, ...) are read as float32.
+# dtypes numba's kernels read and write directly; others (float16, bfloat16, ...) go through float32.
 _KERNEL_DTYPES = {
     torch.bool,
     torch.float32,
