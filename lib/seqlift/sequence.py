@@ -95,11 +95,10 @@ def _as_torch_dtype(dtype: str | np.dtype | torch.dtype) -> torch.dtype:
     """The torch dtype for a torch dtype, a numpy dtype or its name."""
     if isinstance(dtype, torch.dtype):
         return dtype
-    name = str(dtype).removeprefix("torch.") if not isinstance(dtype, type) else dtype
     try:
-        name = np.dtype(name).name
-    except TypeError:
-        pass
+        name = np.dtype(dtype).name
+    except TypeError:  # "torch.float32", "bfloat16", ...
+        name = str(dtype).removeprefix("torch.")
     if name not in _TORCH_DTYPES:
         raise InputError(
             f"dtype {dtype!r} has no torch equivalent for a one-hot encoding; use one of "
