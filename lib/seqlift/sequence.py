@@ -101,7 +101,7 @@ def _as_torch_dtype(dtype: str | np.dtype | torch.dtype) -> torch.dtype:
         name = str(dtype).removeprefix("torch.")
     if name not in _TORCH_DTYPES:
         raise InputError(
-            f"dtype {dtype!r} has no torch equivalent for a one-hot encoding; use one of "
+            f"dtype {dtype!r} cannot hold a one-hot encoding here; use one of "
             f"{', '.join(_TORCH_DTYPES)} or a torch dtype"
         )
     return _TORCH_DTYPES[name]
