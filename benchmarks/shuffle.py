@@ -1,7 +1,11 @@
 """Time seqlift's dinucleotide shuffle against tangermeme's (run by hand, not in tests).
 
     MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 \
-        .venv/bin/python benchmarks/shuffle.py [--length 2000] [--repeats 15]
+        .venv/bin/python benchmarks/shuffle.py [--length 2000] [--repeats 15] [--encode]
+
+``--encode`` also times the text -> codes -> one-hot steps on a 1 Mbp string
+(``sequence_to_codes``, ``one_hot_encode``, the workflow's
+``regions.encode_sequence`` and tangermeme's ``one_hot_encode``).
 
 Both run in this process on the same random sequences, alternating call by
 call so that load from other processes hits both alike. Reports the median
@@ -25,11 +29,12 @@ import statistics
 import time
 
 import numba
+import numpy as np
 import torch
 from tangermeme.ersatz import dinucleotide_shuffle as tangermeme_shuffle
 
 from seqlift.references import dinucleotide_shuffle as seqlift_shuffle
-from seqlift.sequence import random_one_hot
+from seqlift.sequence import one_hot_encode, random_one_hot, sequence_to_codes
 
 
 def time_call(function, X, n_shuffles: int, seed: int) -> tuple[float, float]:
@@ -38,12 +43,39 @@ def time_call(function, X, n_shuffles: int, seed: int) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def time_encoding(repeats: int, length: int = 1_000_000) -> None:
+    """Median time of each text -> codes / one-hot step on one uppercase ACGTN string."""
+    from tangermeme.utils import one_hot_encode as tangermeme_one_hot_encode
+
+    from seqlift.regions import encode_sequence
+
+    rng = np.random.default_rng(0)
+    sequence = "".join(rng.choice(list("ACGTN"), size=length, p=[0.24, 0.24, 0.24, 0.24, 0.04]))
+    steps = {
+        "seqlift sequence_to_codes": lambda: sequence_to_codes(sequence),
+        "seqlift one_hot_encode": lambda: one_hot_encode(sequence),
+        "regions.encode_sequence": lambda: encode_sequence(sequence),
+        "tangermeme one_hot_encode": lambda: tangermeme_one_hot_encode(sequence),
+    }
+    print(f"text -> codes / one-hot, {length:,} bases, median of {repeats}")
+    for name, step in steps.items():
+        step()
+        samples = []
+        for _ in range(repeats):
+            wall = time.perf_counter()
+            step()
+            samples.append(time.perf_counter() - wall)
+        median = statistics.median(samples)
+        print(f"{name:>27} {median * 1e3:>8.2f} ms {length / median / 1e6:>8.0f} Mbase/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--length", type=int, default=2000)
     parser.add_argument("--shuffles", type=int, default=20)
     parser.add_argument("--batches", type=int, nargs="+", default=[8, 100])
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--encode", action="store_true", help="also time text -> one-hot")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -81,6 +113,8 @@ def main() -> None:
     except ValueError:
         layer = "none started"
     print(f"numba threading layer: {layer}")
+    if args.encode:
+        time_encoding(args.repeats)
 
 
 if __name__ == "__main__":

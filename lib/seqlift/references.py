@@ -1,57 +1,75 @@
 """Reference (baseline) sequences for DeepLIFT/SHAP.
 
 Every reference function has the call signature the engine expects,
-``f(X, n, random_state) -> (n_examples, n, 4, length)``:
+``f(X, n, random_state) -> (n_examples, n, len(alphabet), length)``:
 
 - ``dinucleotide_shuffle``: shuffles of each sequence that keep its
-  dinucleotide counts exactly (the usual DeepLIFT/SHAP reference);
-  ``dinucleotide_shuffle_codes`` gives the same shuffles as one byte per base;
+  dinucleotide counts exactly (the usual DeepLIFT/SHAP reference), over any
+  alphabet; ``dinucleotide_shuffle_codes`` gives the same shuffles of DNA as
+  one byte per base;
 - ``zeros``: all-zero sequences;
-- ``uniform``: 0.25 at every position and base.
+- ``uniform``: ``1 / len(alphabet)`` at every position and character.
 
-``region_seed`` turns a run seed and a region number into the seed of that
-region, so a region's references depend on the region and never on which
-batch or shard it was processed in.
+Seeds
+-----
+``example_seeds`` is the one place that turns a ``random_state`` (None, an
+int, or one int per example) into one 64-bit seed per example. Shuffle ``k``
+of an example with seed ``s`` is drawn from its own stream, keyed by
+``(s + k) mod 2**64`` and nothing else, so
+
+- an int ``random_state`` gives every example the same seed: an example's
+  shuffles do not depend on its position in ``X`` (a slice gives what the
+  whole gives), and its shuffle ``k`` is shuffle 0 of seed ``random_state + k``,
+  tangermeme's meaning of "reference ``k`` is drawn with seed
+  ``random_state + k``";
+- one int per example gives each example a stream of its own (the workflow
+  seeds region ``i`` with ``region_seed(seed, i)``, so a region's references
+  never depend on the shard it is in);
+- shuffle ``k`` does not depend on ``n``, the batch, or the number of threads.
 
 Shuffling algorithm
 -------------------
-A sequence is a walk through the multigraph whose vertices are the bases and
-whose edges are its dinucleotides; a sequence with the same dinucleotide
-counts, first and last base is an Eulerian path through the same graph. Each
-shuffle is drawn with the algorithm of Altschul & Erickson (1985), in the form
-of Kandel et al. (1996):
+A sequence is a walk through the multigraph whose vertices are the characters
+and whose edges are its dinucleotides; a sequence with the same dinucleotide
+counts, first and last character is an Eulerian path through the same graph.
+Each shuffle is drawn with the algorithm of Altschul & Erickson (1985), in the
+form of Kandel et al. (1996):
 
-1. For every base other than the last one, choose the edge it is left by for
-   the last time, so that these last exits form a spanning arborescence
-   directed to the last base. It is drawn with Wilson's loop-erased random
-   walk, which gives each arborescence a probability proportional to the
-   product of its edge multiplicities, as the algorithm requires.
-2. Put the remaining exits of each base in a uniformly random order
-   (a Fisher-Yates shuffle of the block of that base's exits), followed by
-   its last exit.
-3. Walk from the first base, taking the next exit of the current base.
+1. For every character other than the last one, choose the edge it is left
+   by for the last time, so that these last exits form a spanning
+   arborescence directed to the last character. It is drawn with Wilson's
+   loop-erased random walk, which gives each arborescence a probability
+   proportional to the product of its edge multiplicities, as the algorithm
+   requires.
+2. Put the remaining exits of each character in a uniformly random order
+   (a Fisher-Yates shuffle of the block of that character's exits), followed
+   by its last exit.
+3. Walk from the first character, taking the next exit of the current one.
 
-Every sequence with the same dinucleotide counts, first and last base is then
-equally likely, unlike the "keep each base's original last exit" shortcut
-(used by deeplift and tangermeme), which always reuses the original tree.
+Every sequence with the same dinucleotide counts, first and last character is
+then equally likely, unlike the "keep each character's original last exit"
+shortcut (used by deeplift and tangermeme), which always reuses the original
+tree. The same decomposition counts the sequences (the BEST theorem): a span
+with only one (a homopolymer, ``ATATAT``, three bases or fewer) cannot be
+shuffled, and ``dinucleotide_shuffle`` says so instead of returning copies.
 
 It runs in numba kernels. Each shuffle has its own counter-based random
-stream (SplitMix64) keyed by the example's seed and the shuffle's number, so
-shuffle ``k`` of an example depends only on that example's seed and ``k``,
-never on ``n``, the batch, or the number of threads. Why it is fast: the
-Fisher-Yates draws are computed many at a time in SIMD registers before the
-swaps; a step of the walk is two dependent loads, and four walks run
-interlaced so that their chains overlap; the kernel writes one byte per base,
-expanded to one-hot in a single pass. Large calls are split across numba's
-threads by (example, group of four shuffles); see ``_shuffle_codes`` and
+stream (SplitMix64). Why it is fast: the Fisher-Yates draws are computed many
+at a time in SIMD registers before the swaps; a step of the walk is two
+dependent loads, and four walks run interlaced so that their chains overlap;
+the kernel writes one byte per base, expanded to one-hot in a single pass.
+Large calls are split across threads by example (several examples) or by
+group of four shuffles (one example); see ``_shuffle_codes`` and
 ``seqlift._numba`` for the thread count and threading layer.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import threading
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -60,10 +78,14 @@ import numpy as np
 import torch
 
 from ._numba import LAUNCH_LOCK, prefer_forksafe_threads
+from ._utils import listing
+from .errors import InputError
+from .sequence import _KERNEL_DTYPES, N_CODE, _check_not_packed, _checked_codes
 
 __all__ = [
     "dinucleotide_shuffle",
     "dinucleotide_shuffle_codes",
+    "example_seeds",
     "region_seed",
     "uniform",
     "zeros",
@@ -84,9 +106,6 @@ _SHIFT32 = np.uint64(32)
 _LOW32 = np.uint64(0xFFFFFFFF)
 _TWO32 = np.uint64(1 << 32)
 _ONE = np.uint64(1)
-_FOUR = np.uint64(4)
-_EIGHT = np.uint64(8)
-_TWELVE = np.uint64(12)
 
 
 def region_seed(seed: int, region_number: int) -> int:
@@ -116,32 +135,71 @@ def region_seed(seed: int, region_number: int) -> int:
     return int.from_bytes(digest.digest(), "big") >> 1
 
 
-def _example_keys(random_state: int | Sequence[int] | None, n_examples: int) -> np.ndarray:
-    """The 64-bit key of each example's random stream, from ``random_state``."""
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def example_seeds(
+    random_state: int | Sequence[int] | np.ndarray | torch.Tensor | None, n_examples: int
+) -> np.ndarray:
+    """The seed of each example's references: the one home of per-example seeding.
+
+    Reference ``k`` of example ``i`` is shuffle 0 of seed
+    ``(seeds[i] + k) mod 2**64``, which is what ``dinucleotide_shuffle``
+    draws as its shuffle ``k`` for seed ``seeds[i]``; so
+    ``dinucleotide_shuffle(X, n=1, random_state=seeds[rows] + k)`` draws
+    reference ``k`` of a batch of examples ``rows``, one pair at a time.
+
+    Parameters
+    ----------
+    random_state : None, int, or sequence of int (list, numpy array, tensor)
+        An int gives every example that seed, so an example's references do
+        not depend on its position among the others (tangermeme's meaning in
+        ``deep_lift_shap``: reference ``k`` is drawn with seed
+        ``random_state + k``). One int per example gives each its own. None
+        draws one int from numpy's global generator (so ``np.random.seed``
+        makes it repeatable). Any Python int is taken modulo ``2**64``.
+    n_examples : int
+        The number of examples.
+
+    Returns
+    -------
+    numpy.ndarray, uint64, shape (n_examples,)
+        The seeds. Add reference numbers as uint64 (numpy wraps around).
+
+    Raises
+    ------
+    ValueError
+        If ``random_state`` is not one of these (a float, a RandomState, a
+        bool, ...), or holds a number of seeds other than ``n_examples``.
+    """
     if random_state is None:
-        # Drawn from numpy's global generator, so np.random.seed makes it repeatable.
         random_state = int(np.random.randint(0, 2**63 - 1, dtype=np.int64))
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
-        seeds = [region_seed(int(random_state), index) for index in range(n_examples)]
-    else:
-        if isinstance(random_state, torch.Tensor):
-            random_state = random_state.tolist()
-        if isinstance(random_state, (str, bytes)) or not isinstance(
-            random_state, (Sequence, np.ndarray)
-        ):
-            raise TypeError(
-                "random_state must be None, an int, or one int per example, "
-                f"not {type(random_state).__name__}"
-            )
-        seeds = list(random_state)
-        if len(seeds) != n_examples:
-            raise ValueError(
-                f"random_state holds {len(seeds)} seeds for {n_examples} examples; "
-                "give one seed per example"
-            )
-        for seed in seeds:
-            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-                raise TypeError(f"every per-example seed must be an int, got {seed!r}")
+    if _is_int(random_state):
+        return np.full(n_examples, int(random_state) & _MASK64, dtype=np.uint64)
+    if isinstance(random_state, torch.Tensor):
+        random_state = random_state.tolist()
+    if isinstance(random_state, (str, bytes)) or not isinstance(
+        random_state, (Sequence, np.ndarray)
+    ):
+        raise InputError(
+            "random_state must be None, an int, or one int per example, not "
+            f"{type(random_state).__name__} (a numpy RandomState cannot be split per example)"
+        )
+    seeds = list(random_state.ravel()) if isinstance(random_state, np.ndarray) else list(
+        random_state
+    )
+    if len(seeds) != n_examples or (isinstance(random_state, np.ndarray) and random_state.ndim != 1):
+        raise InputError(
+            f"random_state holds {len(seeds)} seeds for {n_examples} examples; give one seed "
+            "per example, or one int for all"
+        )
+    bad = [position for position, seed in enumerate(seeds) if not _is_int(seed)]
+    if bad:
+        raise InputError(
+            f"every per-example seed must be an int, but random_state[{bad[0]}] is "
+            f"{seeds[bad[0]]!r}"
+        )
     return np.array([int(seed) & _MASK64 for seed in seeds], dtype=np.uint64)
 
 
@@ -152,11 +210,18 @@ def _span(start: int, end: int, length: int) -> tuple[int, int]:
     base, so the span runs to the end of the sequence); a negative ``start``
     counts from the end as a Python index does.
     """
+    for name, value in (("start", start), ("end", end)):
+        if not _is_int(value):
+            raise TypeError(f"{name} must be an int, got {value!r}")
     resolved_start = start + length if start < 0 else start
     resolved_end = length + 1 + end if end < 0 else end
     if not 0 <= resolved_start <= resolved_end <= length:
-        raise ValueError(f"start={start}, end={end} is not a span of a sequence of length {length}")
-    return resolved_start, resolved_end
+        raise InputError(
+            f"start={start}, end={end} is not a span of a sequence of length {length}; "
+            f"use 0 <= start <= end <= {length} (a negative end counts from the end, -1 being "
+            "the last base)"
+        )
+    return int(resolved_start), int(resolved_end)
 
 
 @numba.njit(inline="always")
@@ -251,42 +316,54 @@ def _permute_block(exits, begin, size, state, draws):
     return state + np.uint64(half) * _GOLDEN
 
 
-@numba.njit(nogil=True, cache=True)
-def _draw_last_exits(counts, root, state, last_exit, in_tree):
-    """Step 1 for one walk: the last exit of every base but ``root``.
+@numba.njit(inline="always")
+def _shuffle_stream(seed):
+    """The first state of the random stream of the shuffle with seed ``seed``.
 
-    ``counts`` (16,) holds the segment's dinucleotide counts (row = from).
-    Writes ``last_exit`` (4,), uses ``in_tree`` (4,) as scratch, returns the
-    new random state.
+    Two SplitMix64 rounds, so that seeds ``s`` and ``s + 1`` (shuffles ``k``
+    and ``k + 1`` of one example) start unrelated streams.
+    """
+    _, state = _next_random(seed ^ _STREAM_SALT)
+    _, state = _next_random(state)
+    return state
+
+
+@numba.njit(nogil=True, cache=True)
+def _draw_last_exits(counts, n_chars, root, state, last_exit, in_tree):
+    """Step 1 for one walk: the last exit of every character but ``root``.
+
+    ``counts`` (n_chars * n_chars,) holds the segment's dinucleotide counts
+    (row = from). Writes ``last_exit`` (n_chars,), uses ``in_tree``
+    (n_chars,) as scratch, returns the new random state.
     """
     in_tree[:] = False
     in_tree[root] = True
-    for base in range(4):
+    for base in range(n_chars):
         if in_tree[base]:
             continue
-        if (
-            counts[base * 4] + counts[base * 4 + 1] + counts[base * 4 + 2] + counts[base * 4 + 3]
-            == 0
-        ):
+        degree = 0
+        for other in range(n_chars):
+            degree += counts[base * n_chars + other]
+        if degree == 0:
             continue
         # Wilson's loop-erased random walk into the tree. A self-loop can
-        # never be in the tree, so the walk steps only to other bases; every
-        # base but the root that has exits has one to another base, or the
+        # never be in the tree, so the walk steps only to other characters;
+        # every one but the root that has exits has one to another, or the
         # original sequence could not have left it.
         current = base
         while not in_tree[current]:
             n_exits = 0
-            for other in range(4):
+            for other in range(n_chars):
                 if other != current:
-                    n_exits += counts[current * 4 + other]
+                    n_exits += counts[current * n_chars + other]
             state, draw = _below(state, n_exits)
             chosen = 0
-            for other in range(4):
+            for other in range(n_chars):
                 if other != current:
                     chosen = other
-                    if draw < counts[current * 4 + other]:
+                    if draw < counts[current * n_chars + other]:
                         break
-                    draw -= counts[current * 4 + other]
+                    draw -= counts[current * n_chars + other]
             last_exit[current] = chosen
             current = chosen
         current = base
@@ -297,54 +374,147 @@ def _draw_last_exits(counts, root, state, last_exit, in_tree):
 
 
 @numba.njit(nogil=True, cache=True)
-def _find_segments(code, start, stop, segments, segment_counts):
-    """The N-free runs of ``code[start:stop]`` of 3 or more bases; returns how many.
+def _log_arrangements(counts, n_chars, root, present, laplacian):
+    """The natural log of the number of distinct sequences with a segment's dinucleotide counts,
+    first and last (``root``) character.
 
-    Writes each run's ``[first, stop)`` into ``segments`` (capacity, 2) and
-    its dinucleotide counts (row = from) into ``segment_counts`` (capacity, 16).
+    A sequence is one choice of every character's last exit (an arborescence
+    ``T`` into the root, step 1 of the shuffle) and one order of every
+    character's other exits (step 2), so the number is
+    ``sum_T prod_v multinomial(exits of v but T's)``
+    ``= prod_v (d_v - [v != root])! / prod_u m_vu!  *  sum_T prod_{v != root} m_{v,T(v)}``,
+    and the sum is the determinant of the Laplacian of the characters but the
+    root (the matrix-tree theorem). ``present`` (n_chars,) int64 and
+    ``laplacian`` (n_chars, n_chars) float64 are scratch.
+    """
+    log_count = 0.0
+    n_present = 0
+    for base in range(n_chars):
+        degree = 0
+        for other in range(n_chars):
+            multiplicity = counts[base * n_chars + other]
+            degree += multiplicity
+            log_count -= math.lgamma(multiplicity + 1.0)
+        if base == root:
+            log_count += math.lgamma(degree + 1.0)
+        elif degree > 0:
+            log_count += math.lgamma(degree)
+            present[n_present] = base
+            n_present += 1
+    for i in range(n_present):
+        base = present[i]
+        leaving = 0.0
+        for other in range(n_chars):
+            if other != base:
+                leaving += counts[base * n_chars + other]
+        for j in range(n_present):
+            laplacian[i, j] = -float(counts[base * n_chars + present[j]])
+        laplacian[i, i] = leaving
+    # The determinant (positive: the original sequence gives one arborescence), by Gaussian
+    # elimination with partial pivoting.
+    for column in range(n_present):
+        pivot = column
+        for row in range(column + 1, n_present):
+            if abs(laplacian[row, column]) > abs(laplacian[pivot, column]):
+                pivot = row
+        for j in range(n_present):
+            value = laplacian[column, j]
+            laplacian[column, j] = laplacian[pivot, j]
+            laplacian[pivot, j] = value
+        log_count += math.log(abs(laplacian[column, column]))
+        for row in range(column + 1, n_present):
+            factor = laplacian[row, column] / laplacian[column, column]
+            for j in range(column, n_present):
+                laplacian[row, j] -= factor * laplacian[column, j]
+    return log_count
+
+
+@numba.njit(nogil=True, cache=True)
+def _find_segments(code, n_chars, start, stop, segments, segment_counts):
+    """The runs of known characters (codes below ``n_chars``) of ``code[start:stop]`` of 3 or
+    more; returns how many.
+
+    Writes each run's ``[first, stop)`` into ``segments`` (capacity, 2) and its
+    dinucleotide counts (row = from) into ``segment_counts`` (capacity,
+    n_chars * n_chars).
     """
     n_segments = 0
     position = start
     while position < stop:
-        if code[position] >= 4:
+        if code[position] >= n_chars:
             position += 1
             continue
         segment_start = position
-        while position < stop and code[position] < 4:
+        while position < stop and code[position] < n_chars:
             position += 1
         if position - segment_start >= 3:
             segments[n_segments, 0] = segment_start
             segments[n_segments, 1] = position
             segment_counts[n_segments, :] = 0
             for inner in range(segment_start, position - 1):
-                segment_counts[n_segments, code[inner] * 4 + code[inner + 1]] += 1
+                segment_counts[n_segments, code[inner] * n_chars + code[inner + 1]] += 1
             n_segments += 1
     return n_segments
 
 
+# A segment counts as having one arrangement below this log-count (log 1 = 0, log 2 = 0.69).
+_LOG_TWO_ARRANGEMENTS = 0.5 * math.log(2.0)
+
+
+@numba.njit(nogil=True, cache=True)
+def _all_segments(codes, n_chars, start, stop, find_unshufflable):
+    """``_find_segments`` for every row of ``codes``: segments, their counts, how many per row,
+    and (with ``find_unshufflable``) whether each row's span has a single arrangement."""
+    n_examples, length = codes.shape
+    # Segments of 3+ characters separated by unknowns: at most (length + 1) / 4 of them.
+    capacity = length // 4 + 1
+    segments = np.empty((n_examples, capacity, 2), dtype=np.int64)
+    segment_counts = np.empty((n_examples, capacity, n_chars * n_chars), dtype=np.int64)
+    n_segments = np.empty(n_examples, dtype=np.int64)
+    unshufflable = np.zeros(n_examples, dtype=np.bool_)
+    present = np.empty(n_chars, dtype=np.int64)
+    laplacian = np.empty((n_chars, n_chars), dtype=np.float64)
+    for example in range(n_examples):
+        code = codes[example]
+        count = _find_segments(
+            code, n_chars, start, stop, segments[example], segment_counts[example]
+        )
+        n_segments[example] = count
+        if find_unshufflable:
+            unshufflable[example] = True
+            for segment in range(count):
+                root = np.int64(code[segments[example, segment, 1] - 1])
+                if _log_arrangements(
+                    segment_counts[example, segment], n_chars, root, present, laplacian
+                ) > _LOG_TWO_ARRANGEMENTS:
+                    unshufflable[example] = False
+                    break
+    return segments, segment_counts, n_segments, unshufflable
+
+
 # The number of shuffles of one example walked together. Each step of a walk
-# is two dependent loads (the base's next exit index, then the exit); four
-# independent walks in one loop let the CPU overlap their chains.
+# is two dependent loads (the character's next exit index, then the exit);
+# four independent walks in one loop let the CPU overlap their chains.
 _WALKS_PER_GROUP = 4
 
 
 @numba.njit(nogil=True, cache=True)
-def _shuffle_group(code, segments, segment_counts, n_segments, example_state, first_shuffle, out):
+def _shuffle_group(code, n_chars, segments, segment_counts, n_segments, seed, first_shuffle, out):
     """Shuffles ``first_shuffle .. first_shuffle + len(out) - 1`` of one example, into ``out``.
 
     code: (length,) uint8; segments, segment_counts, n_segments: from
     ``_find_segments``; out: (n_walks, length) uint8 with ``n_walks <= 4``.
-    Shuffle ``k`` depends only on ``example_state`` and ``k``.
+    Shuffle ``k`` depends only on the stream of seed ``seed + k``.
     """
     n_walks, length = out.shape
     exits = np.empty((_WALKS_PER_GROUP, length), dtype=np.uint8)
     draws = np.empty(length, dtype=np.uint64)
-    next_exit = np.zeros(_WALKS_PER_GROUP * 4, dtype=np.uint64)
-    last_exit = np.zeros(_WALKS_PER_GROUP * 4, dtype=np.int64)
-    in_tree = np.zeros(4, dtype=np.bool_)
+    next_exit = np.zeros(_WALKS_PER_GROUP * n_chars, dtype=np.uint64)
+    last_exit = np.zeros(_WALKS_PER_GROUP * n_chars, dtype=np.int64)
+    in_tree = np.zeros(n_chars, dtype=np.bool_)
     states = np.empty(_WALKS_PER_GROUP, dtype=np.uint64)
     for walk in range(n_walks):
-        _, states[walk] = _next_random(example_state + np.uint64(first_shuffle + walk) * _MIX1)
+        states[walk] = _shuffle_stream(seed + np.uint64(first_shuffle + walk))
         out[walk, :] = code
 
     for segment in range(n_segments):
@@ -353,28 +523,26 @@ def _shuffle_group(code, segments, segment_counts, n_segments, example_state, fi
         counts = segment_counts[segment]
         root = np.int64(code[stop - 1])
         for walk in range(n_walks):
+            block = walk * n_chars
             state = _draw_last_exits(
-                counts, root, states[walk], last_exit[walk * 4 : walk * 4 + 4], in_tree
+                counts, n_chars, root, states[walk], last_exit[block : block + n_chars], in_tree
             )
-            # Step 2: each base's exits in one block of exits[walk], the
+            # Step 2: each character's exits in one block of exits[walk], the
             # others in a uniformly random order, then the last exit.
             row = exits[walk]
             offset = 0
-            for base in range(4):
-                next_exit[walk * 4 + base] = offset
-                degree = (
-                    counts[base * 4]
-                    + counts[base * 4 + 1]
-                    + counts[base * 4 + 2]
-                    + counts[base * 4 + 3]
-                )
+            for base in range(n_chars):
+                next_exit[block + base] = offset
+                degree = 0
+                for other in range(n_chars):
+                    degree += counts[base * n_chars + other]
                 if degree == 0:
                     continue
                 has_last = base != root
-                kept = last_exit[walk * 4 + base]
+                kept = last_exit[block + base]
                 position = offset
-                for other in range(4):
-                    n_copies = counts[base * 4 + other]
+                for other in range(n_chars):
+                    n_copies = counts[base * n_chars + other]
                     if has_last and other == kept:
                         n_copies -= 1
                     row[position : position + n_copies] = other
@@ -387,14 +555,16 @@ def _shuffle_group(code, segments, segment_counts, n_segments, example_state, fi
                 offset += degree
             states[walk] = state
 
-        # Step 3: the walks, each taking its base's next exit. Written out
-        # for four walks, with each walk's base in its own local variable
-        # (the four dependency chains overlap), and unsigned indices, which
-        # spare numba's negative-index check on every access.
+        # Step 3: the walks, each taking its character's next exit. Written
+        # out for four walks, with each walk's character in its own local
+        # variable (the four dependency chains overlap), and unsigned
+        # indices, which spare numba's negative-index check on every access.
         start_base = np.uint64(code[first])
+        stride = np.uint64(n_chars)
         if n_walks == _WALKS_PER_GROUP:
             exits0, exits1, exits2, exits3 = exits[0], exits[1], exits[2], exits[3]
             out0, out1, out2, out3 = out[0], out[1], out[2], out[3]
+            offset1, offset2, offset3 = stride, stride + stride, stride + stride + stride
             base0 = base1 = base2 = base3 = start_base
             for signed_position in range(first + 1, stop):
                 position = np.uint64(signed_position)
@@ -402,23 +572,23 @@ def _shuffle_group(code, segments, segment_counts, n_segments, example_state, fi
                 next_exit[base0] = index + _ONE
                 base0 = np.uint64(exits0[index])
                 out0[position] = base0
-                index = next_exit[_FOUR + base1]
-                next_exit[_FOUR + base1] = index + _ONE
+                index = next_exit[offset1 + base1]
+                next_exit[offset1 + base1] = index + _ONE
                 base1 = np.uint64(exits1[index])
                 out1[position] = base1
-                index = next_exit[_EIGHT + base2]
-                next_exit[_EIGHT + base2] = index + _ONE
+                index = next_exit[offset2 + base2]
+                next_exit[offset2 + base2] = index + _ONE
                 base2 = np.uint64(exits2[index])
                 out2[position] = base2
-                index = next_exit[_TWELVE + base3]
-                next_exit[_TWELVE + base3] = index + _ONE
+                index = next_exit[offset3 + base3]
+                next_exit[offset3 + base3] = index + _ONE
                 base3 = np.uint64(exits3[index])
                 out3[position] = base3
         else:
             for walk in range(n_walks):
                 walk_exits = exits[walk]
                 walk_out = out[walk]
-                offset = np.uint64(walk * 4)
+                offset = np.uint64(walk) * stride
                 base = start_base
                 for signed_position in range(first + 1, stop):
                     index = next_exit[offset + base]
@@ -428,132 +598,69 @@ def _shuffle_group(code, segments, segment_counts, n_segments, example_state, fi
 
 
 @numba.njit(nogil=True, cache=True)
-def _all_segments(codes, start, stop):
-    """``_find_segments`` for every row of ``codes``: segments, their counts, how many per row."""
-    n_examples, length = codes.shape
-    # Segments of 3+ bases separated by Ns: at most (length + 1) / 4 of them.
-    capacity = length // 4 + 1
-    segments = np.empty((n_examples, capacity, 2), dtype=np.int64)
-    segment_counts = np.empty((n_examples, capacity, 16), dtype=np.int64)
-    n_segments = np.empty(n_examples, dtype=np.int64)
-    for example in range(n_examples):
-        n_segments[example] = _find_segments(
-            codes[example], start, stop, segments[example], segment_counts[example]
-        )
-    return segments, segment_counts, n_segments
-
-
-@numba.njit(nogil=True, cache=True)
-def _shuffle_task(task, codes, n_shuffles, keys, segments, segment_counts, n_segments, out):
+def _shuffle_task(task, codes, n_chars, n_shuffles, seeds, segments, segment_counts, n_segments,
+                  out):
     """Task ``task`` of ``_shuffle_codes``: one example's shuffles of one group of four."""
     n_groups = (n_shuffles + _WALKS_PER_GROUP - 1) // _WALKS_PER_GROUP
     example = task // n_groups
     first_shuffle = (task % n_groups) * _WALKS_PER_GROUP
     last_shuffle = min(first_shuffle + _WALKS_PER_GROUP, n_shuffles)
-    _, example_state = _next_random(keys[example] ^ _STREAM_SALT)
     _shuffle_group(
         codes[example],
+        n_chars,
         segments[example],
         segment_counts[example],
         n_segments[example],
-        example_state,
+        seeds[example],
         first_shuffle,
         out[example, first_shuffle:last_shuffle],
     )
 
 
 @numba.njit(nogil=True, parallel=True, cache=True)
-def _shuffle_codes_parallel(codes, start, stop, n_shuffles, keys, out):
+def _shuffle_codes_parallel(codes, n_chars, n_shuffles, seeds, segments, segment_counts,
+                            n_segments, out):
     """Write ``n_shuffles`` shuffles of each row of ``codes`` into ``out``, on numba's threads.
 
-    codes: (n_examples, length) uint8, 4 = unknown; keys: (n_examples,)
-    uint64; out: (n_examples, n_shuffles, length) uint8. The work is split
-    by (example, group of 4 shuffles); each shuffle has its own random
-    stream, so the result does not depend on the number of threads.
+    codes: (n_examples, length) uint8, ``n_chars`` or more = unknown; seeds:
+    (n_examples,) uint64; segments, segment_counts, n_segments: from
+    ``_all_segments``; out: (n_examples, n_shuffles, length) uint8. The work
+    is split by (example, group of 4 shuffles); each shuffle has its own
+    random stream, so the result does not depend on the number of threads.
     """
-    segments, segment_counts, n_segments = _all_segments(codes, start, stop)
     n_tasks = codes.shape[0] * ((n_shuffles + _WALKS_PER_GROUP - 1) // _WALKS_PER_GROUP)
     for task in numba.prange(n_tasks):
-        _shuffle_task(task, codes, n_shuffles, keys, segments, segment_counts, n_segments, out)
+        _shuffle_task(task, codes, n_chars, n_shuffles, seeds, segments, segment_counts,
+                      n_segments, out)
 
 
 @numba.njit(nogil=True, cache=True)
-def _shuffle_codes_serial(codes, start, stop, n_shuffles, keys, out):
+def _shuffle_codes_serial(codes, n_chars, n_shuffles, seeds, segments, segment_counts,
+                          n_segments, out):
     """``_shuffle_codes_parallel`` on the calling thread only (the same result)."""
-    segments, segment_counts, n_segments = _all_segments(codes, start, stop)
     n_tasks = codes.shape[0] * ((n_shuffles + _WALKS_PER_GROUP - 1) // _WALKS_PER_GROUP)
     for task in range(n_tasks):
-        _shuffle_task(task, codes, n_shuffles, keys, segments, segment_counts, n_segments, out)
+        _shuffle_task(task, codes, n_chars, n_shuffles, seeds, segments, segment_counts,
+                      n_segments, out)
 
 
 @numba.njit(nogil=True, cache=True)
 def _expand_one_hot(codes, out):
-    """Write the one-hot encoding of ``codes`` (n, k, length) into ``out`` (n, k, 4, length).
+    """Write the one-hot encoding of ``codes`` (n, k, length) into ``out`` (n, k, rows, length).
 
     Every value is written (no zeroing pass first). It runs on one thread:
     it is bound by memory bandwidth, and more threads did not make it faster.
     """
     n_examples, n_shuffles, length = codes.shape
+    n_rows = out.shape[2]
     for example in range(n_examples):
         for shuffle in range(n_shuffles):
             row = codes[example, shuffle]
             target = out[example, shuffle]
-            for base in range(4):
+            for base in range(n_rows):
                 for position in range(length):
                     target[base, position] = row[position] == base
 
-
-@numba.njit(nogil=True, cache=True)
-def _onehot_codes(x, codes):
-    """Write the code of each column of ``x`` (n, 4, length) into ``codes`` (n, length).
-
-    One branch-free pass per example (which the compiler vectorises) instead
-    of the several a vectorised check in torch takes. Returns -1 if ``x`` is
-    one-hot (values 0 or 1, at most one 1 per column), else the flat index
-    ``example * length + position`` of the first bad column.
-    """
-    n_examples, _, length = x.shape
-    first_bad = np.full(n_examples, -1, dtype=np.int64)
-    for example in range(n_examples):
-        rows = x[example]
-        code_row = codes[example]
-        n_bad = 0
-        for position in range(length):
-            a = rows[0, position]
-            c = rows[1, position]
-            g = rows[2, position]
-            t = rows[3, position]
-            n_ones = (a == 1) + (c == 1) + (g == 1) + (t == 1)
-            n_zeros = (a == 0) + (c == 0) + (g == 0) + (t == 0)
-            n_bad += (n_ones + n_zeros != 4) + (n_ones > 1)
-            code_row[position] = (c == 1) + 2 * (g == 1) + 3 * (t == 1) + 4 * (n_ones == 0)
-        if n_bad:
-            for position in range(length):
-                n_ones = 0
-                for base in range(4):
-                    value = rows[base, position]
-                    n_ones += value == 1
-                    if value != 0 and value != 1:
-                        n_ones = 2
-                if n_ones > 1:
-                    first_bad[example] = example * length + position
-                    break
-    for example in range(n_examples):
-        if first_bad[example] >= 0:
-            return first_bad[example]
-    return -1
-
-
-# dtypes the kernel writes directly; others are written as float32 and cast.
-_KERNEL_DTYPES = {
-    torch.float32,
-    torch.float64,
-    torch.int8,
-    torch.uint8,
-    torch.int16,
-    torch.int32,
-    torch.int64,
-}
 
 # Calls that shuffle fewer bases than this (examples x shuffles x length)
 # run on the calling thread: waking numba's threads and waiting for the
@@ -561,25 +668,33 @@ _KERNEL_DTYPES = {
 # milliseconds.
 _PARALLEL_MIN_BASES = 1 << 18
 
-def _shuffle_codes(codes, start, stop, n_shuffles, keys, out) -> None:
-    """Run the shuffle kernel, on numba's threads if the call is large enough.
 
-    The number of threads is numba's: ``numba.set_num_threads`` or
-    ``NUMBA_NUM_THREADS``, by default the cores this process may run on.
-    """
-    if out.size < _PARALLEL_MIN_BASES:
-        _shuffle_codes_serial(codes, start, stop, n_shuffles, keys, out)
-        return
-    n_threads = min(numba.get_num_threads(), codes.shape[0])
-    if n_threads > 1:
-        _shuffle_examples_on_threads(codes, start, stop, n_shuffles, keys, out, n_threads)
-        return
-    with LAUNCH_LOCK:
-        prefer_forksafe_threads()
-        if numba.get_num_threads() == 1:
-            _shuffle_codes_serial(codes, start, stop, n_shuffles, keys, out)
-        else:
-            _shuffle_codes_parallel(codes, start, stop, n_shuffles, keys, out)
+def _thread_count(n_jobs: int | None) -> int:
+    """Threads for a shuffle: ``n_jobs`` (None or -1: all), at most numba's thread count."""
+    available = numba.get_num_threads()
+    if n_jobs is None or n_jobs == -1:
+        return available
+    if not _is_int(n_jobs) or n_jobs < 1:
+        raise InputError(f"n_jobs must be None, -1 or a positive int, got {n_jobs!r}")
+    return min(int(n_jobs), available)
+
+
+def _shuffle_codes(codes, n_chars, n_shuffles, seeds, segments, out, n_threads) -> None:
+    """Run the shuffle kernel, on up to ``n_threads`` threads if the call is large enough."""
+    arguments = (codes, n_chars, n_shuffles, seeds, *segments, out)
+    if out.size < _PARALLEL_MIN_BASES or n_threads == 1:
+        _shuffle_codes_serial(*arguments)
+    elif codes.shape[0] > 1:
+        _shuffle_examples_on_threads(arguments, min(n_threads, codes.shape[0]))
+    else:
+        with LAUNCH_LOCK:
+            prefer_forksafe_threads()
+            previous = numba.get_num_threads()
+            numba.set_num_threads(n_threads)
+            try:
+                _shuffle_codes_parallel(*arguments)
+            finally:
+                numba.set_num_threads(previous)
 
 
 # Python threads running the serial kernel (which releases the GIL) on slices of the examples:
@@ -606,42 +721,104 @@ def _worker_pool(n_workers: int) -> ThreadPoolExecutor:
         return _POOL
 
 
-def _shuffle_examples_on_threads(codes, start, stop, n_shuffles, keys, out, n_threads) -> None:
+def _shuffle_examples_on_threads(arguments, n_threads: int) -> None:
     """The serial kernel on ``n_threads`` contiguous slices of the examples at once.
 
-    Every example's shuffles depend only on its own key, so the result is the same as on one
+    Every example's shuffles depend only on its own seed, so the result is the same as on one
     thread.
     """
+    codes, n_chars, n_shuffles, seeds, segments, segment_counts, n_segments, out = arguments
     bounds = np.linspace(0, codes.shape[0], n_threads + 1).astype(int)
-    slices = [slice(bounds[i], bounds[i + 1]) for i in range(n_threads)]
-    pool = _worker_pool(n_threads - 1)
-    pending = [
-        pool.submit(_shuffle_codes_serial, codes[part], start, stop, n_shuffles, keys[part],
-                    out[part])
-        for part in slices[1:]
-    ]
-    _shuffle_codes_serial(codes[slices[0]], start, stop, n_shuffles, keys[slices[0]],
-                          out[slices[0]])
+    parts = [slice(bounds[i], bounds[i + 1]) for i in range(n_threads)]
+
+    def run(part: slice) -> None:
+        _shuffle_codes_serial(codes[part], n_chars, n_shuffles, seeds[part], segments[part],
+                              segment_counts[part], n_segments[part], out[part])
+
+    pending = [_worker_pool(n_threads - 1).submit(run, part) for part in parts[1:]]
+    run(parts[0])
     for job in pending:
         job.result()
 
 
+def _check_reference_input(X: torch.Tensor, n: int) -> int:
+    """Raise unless ``X`` is a 3-d tensor; returns ``n`` checked."""
+    if not isinstance(X, torch.Tensor):
+        raise InputError(f"X must be a torch.Tensor, not {type(X).__name__}")
+    if X.ndim != 3:
+        raise InputError(
+            f"X must have shape (n_examples, len(alphabet), length), got {tuple(X.shape)}"
+        )
+    return _check_n(n)
+
+
 def _check_n(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
+    if not _is_int(n):
+        raise TypeError(f"n (the number of shuffles) must be an int, got {n!r}")
+    if n < 0:
+        raise InputError(f"n (the number of shuffles) must be non-negative, got {n}")
     return int(n)
 
 
+def _movable_positions(codes: np.ndarray, n_chars: int, span: tuple[int, int]) -> np.ndarray:
+    """Where a shuffle can change the character: inside the span, known, between two known
+    characters (segment ends and unknowns stay in place)."""
+    known = codes < n_chars
+    movable = np.zeros_like(known)
+    first, stop = span
+    if stop - first >= 3:
+        inner = slice(first + 1, stop - 1)
+        movable[:, inner] = known[:, inner] & known[:, first : stop - 2] & known[:, first + 2 : stop]
+    return movable
+
+
 def _shuffled_codes(
-    codes: np.ndarray, start: int, end: int, n: int, random_state: int | Sequence[int] | None
+    codes: np.ndarray,
+    n_chars: int,
+    start: int,
+    end: int,
+    n: int,
+    random_state,
+    n_jobs: int | None = None,
+    refuse_copies: bool = False,
+    verbose: bool = False,
 ) -> np.ndarray:
-    """``dinucleotide_shuffle_codes`` on a checked C-contiguous uint8 array ``codes``."""
+    """The shuffles ``(n_examples, n, length)`` uint8 of checked C-contiguous uint8 ``codes``.
+
+    With ``refuse_copies`` and ``n > 1``, raises if an example's span has a
+    single arrangement; with ``verbose``, warns if a position that could move
+    is the same in every shuffle of an example (as tangermeme's ``verbose``).
+    """
     n_examples, length = codes.shape
-    span_start, span_end = _span(int(start), int(end), length)
-    keys = _example_keys(random_state, n_examples)
+    span = _span(start, end, length)
+    seeds = example_seeds(random_state, n_examples)
+    n_threads = _thread_count(n_jobs)
+    *segments, unshufflable = _all_segments(codes, n_chars, *span, refuse_copies and n > 1)
+    if unshufflable.any():
+        examples = np.flatnonzero(unshufflable)
+        raise InputError(
+            f"example(s) {listing(examples)} cannot be shuffled: the dinucleotides of their "
+            f"span [{span[0]}, {span[1]}) allow a single arrangement (a homopolymer, a repeat "
+            "such as ATATAT, a span of three bases or fewer, or only N), so every shuffle would "
+            "be a copy of the input, and copies as references give all-zero attributions; use "
+            "other references for them (zeros, uniform, a reference tensor) or leave them out"
+        )
     shuffles = np.empty((n_examples, n, length), dtype=np.uint8)
     if shuffles.size:
-        _shuffle_codes(codes, span_start, span_end, n, keys, shuffles)
+        _shuffle_codes(codes, n_chars, n, seeds, segments, shuffles, n_threads)
+    if verbose and shuffles.size:
+        conserved = (shuffles == shuffles[:, :1]).all(axis=1) & _movable_positions(
+            codes, n_chars, span
+        )
+        if conserved.any():
+            examples = np.flatnonzero(conserved.any(axis=1))
+            warnings.warn(
+                f"dinucleotide_shuffle: example(s) {listing(examples)} have positions that are "
+                f"the same in all {n} shuffles (first: example {examples[0]} position "
+                f"{int(np.flatnonzero(conserved[examples[0]])[0])})",
+                UserWarning,
+                stacklevel=3,
+            )
     return shuffles
 
 
@@ -652,11 +829,13 @@ def dinucleotide_shuffle_codes(
     end: int = -1,
     random_state: int | Sequence[int] | None = None,
 ) -> np.ndarray | torch.Tensor:
-    """Dinucleotide shuffles of sequences given as one byte per base.
+    """Dinucleotide shuffles of DNA given as one byte per base.
 
-    The same shuffles as ``dinucleotide_shuffle`` (which is this function
-    followed by a one-hot expansion), without building a one-hot encoding:
-    one byte per base, e.g. for storing references compactly.
+    The same shuffles as ``dinucleotide_shuffle(..., allow_N=True)`` (which
+    is this followed by a one-hot expansion), without building a one-hot
+    encoding: one byte per base, e.g. for storing references compactly. A
+    span with a single arrangement comes back as copies, without an error
+    (the workflow's QC sees the resulting zero attributions).
 
     Parameters
     ----------
@@ -667,7 +846,7 @@ def dinucleotide_shuffle_codes(
     start, end : int, optional
         The shuffled span, as in ``dinucleotide_shuffle``. Default: all of it.
     random_state : None, int, or sequence of int, optional
-        As in ``dinucleotide_shuffle``. Default None.
+        As in ``dinucleotide_shuffle`` (see ``example_seeds``). Default None.
 
     Returns
     -------
@@ -678,19 +857,19 @@ def dinucleotide_shuffle_codes(
     ------
     ValueError
         If ``codes`` is not 2-d or holds a value outside 0-4, the span is
-        outside the sequence, ``n`` is negative, or ``random_state`` has the
-        wrong length.
+        outside the sequence, ``n`` is negative, or ``random_state`` is not
+        None, an int or one int per example.
     """
     is_tensor = isinstance(codes, torch.Tensor)
     values = codes.detach().cpu().numpy() if is_tensor else np.asarray(codes)
     if values.ndim != 2:
-        raise ValueError(f"codes must have shape (n_examples, length), got {values.shape}")
+        raise InputError(f"codes must have shape (n_examples, length), got {values.shape}")
     if values.dtype.kind not in "iub":
-        raise ValueError(f"codes must be integers, got dtype {values.dtype}")
-    if values.size and (int(values.min()) < 0 or int(values.max()) > 4):
-        raise ValueError("codes must be 0 (A), 1 (C), 2 (G), 3 (T) or 4 (N)")
+        raise InputError(f"codes must be integers, got dtype {values.dtype}")
+    if values.size and (int(values.min()) < 0 or int(values.max()) > N_CODE):
+        raise InputError("codes must be 0 (A), 1 (C), 2 (G), 3 (T) or 4 (N)")
     values = np.ascontiguousarray(values, dtype=np.uint8)
-    shuffles = _shuffled_codes(values, start, end, _check_n(n), random_state)
+    shuffles = _shuffled_codes(values, 4, start, end, _check_n(n), random_state)
     return torch.from_numpy(shuffles) if is_tensor else shuffles
 
 
@@ -700,37 +879,23 @@ def dinucleotide_shuffle(
     end: int = -1,
     n: int = 20,
     random_state: int | Sequence[int] | None = None,
+    verbose: bool = False,
+    allow_N: bool = False,
+    return_packed: bool | None = None,
+    n_jobs: int | None = None,
 ) -> torch.Tensor:
     """Dinucleotide-shuffled copies of each sequence.
 
     Within the span ``[start, end)`` every shuffle keeps the exact count of
-    each of the 16 dinucleotides and the first and last base; positions
-    outside the span are copied unchanged. Shuffles are drawn uniformly from
-    all sequences with those properties (Altschul-Erickson, see the module
-    docstring), so the shuffles of one sequence differ from each other unless
-    its dinucleotides allow only one arrangement (e.g. ``AAAA``).
-
-    Unknown bases (all-zero columns, ``N``) stay where they are. They split
-    the span into N-free segments, and each segment of 3 or more bases is
-    shuffled on its own, keeping its own dinucleotide counts, first and last
-    base. Why: an N is an assembly gap or masked base, not a letter, so
-    moving it would invent sequence structure the input does not have, and
-    keeping it in place means the reference equals the input there, so an N
-    gets no attribution. Dinucleotides that touch an N are kept too, since
-    the bases on either side of it are segment ends. tangermeme instead
-    shuffles N as a fifth letter, which moves N runs around.
-
-    The shuffles are those of ``dinucleotide_shuffle_codes`` on
-    ``onehot_to_codes(X)``, expanded to one-hot. Calls of 2**18 bases or
-    more (examples x shuffles x length) run on numba's threads
-    (``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``; by default the
-    cores the process may use), with the same result for any thread count.
+    each dinucleotide and the first and last character; positions outside
+    the span are copied unchanged. Shuffles are drawn uniformly from all
+    sequences with those properties (Altschul-Erickson, see the module
+    docstring), over any alphabet (the rows of ``X``).
 
     Parameters
     ----------
-    X : torch.Tensor, shape (n_examples, 4, length)
-        One-hot encoded sequences (any dtype, any device); all-zero columns
-        are unknown bases.
+    X : torch.Tensor, shape (n_examples, len(alphabet), length)
+        One-hot encoded sequences, any dtype, any device.
     start : int, optional
         The first position of the shuffled span. Default 0.
     end : int, optional
@@ -740,58 +905,73 @@ def dinucleotide_shuffle(
     n : int, optional
         The number of shuffles per example. Default 20.
     random_state : None, int, or sequence of int, optional
-        With one int per example, example ``i``'s shuffles depend only on
-        ``random_state[i]``, never on its position in the batch or on the
-        other examples. An int ``s`` means the per-example seeds
-        ``[region_seed(s, i) for i in range(n_examples)]``. None draws an int
-        from numpy's global generator (so ``np.random.seed`` makes it
-        repeatable). Default None.
+        See ``example_seeds``. An int gives every example the same seed, so
+        an example's shuffles do not depend on where it is in ``X``, and
+        shuffle ``k`` is shuffle 0 of seed ``random_state + k``. One int per
+        example gives each its own stream. None draws an int from numpy's
+        global generator. Default None.
+    verbose : bool, optional
+        Warn if a position that a shuffle could change is the same in every
+        shuffle of an example (as tangermeme). Default False.
+    allow_N : bool, optional
+        Whether unknown characters (all-zero columns, ``N``) are accepted;
+        if False (tangermeme's default) they raise. With True they stay
+        where they are (unlike tangermeme, which shuffles them as a letter
+        of their own, so runs of N move): they split the span into segments
+        of known characters, each shuffled on its own, keeping its own
+        dinucleotide counts and end characters; segments of 3 or fewer stay
+        as they are. An N is an assembly gap or a masked base, not a letter:
+        kept in place, it gets no attribution (the reference equals the
+        input there) and no sequence is made up around it. Default False.
+    return_packed : bool or None, optional
+        Must not be True: seqlift has no PackedSequence (see
+        ``dinucleotide_shuffle_codes`` for one byte per base).
+    n_jobs : int or None, optional
+        The most threads to use, -1 or None for numba's thread count
+        (``numba.set_num_threads`` or ``NUMBA_NUM_THREADS``; by default the
+        cores the process may use). Calls of fewer than 2**18 bases
+        (examples x shuffles x length) run on the calling thread. The result
+        is the same for any value. Default None.
 
     Returns
     -------
-    torch.Tensor, shape (n_examples, n, 4, length)
+    torch.Tensor, shape (n_examples, n, len(alphabet), length)
         The shuffles, with the dtype and device of ``X``.
 
     Raises
     ------
     ValueError
-        If ``X`` is not one-hot with 4 rows, the span is outside the
-        sequence, ``n`` is negative, or ``random_state`` has the wrong length.
+        If ``X`` is not a 3-d one-hot tensor, has an unknown character and
+        ``allow_N`` is False, the span is outside the sequence, ``n`` is
+        negative, ``random_state`` is not None, an int or one int per
+        example, or ``n > 1`` and an example's span has a single arrangement
+        (e.g. ``"A" * 30``), so that every shuffle would be a copy.
+    TypeError
+        If ``n``, ``start`` or ``end`` is not an int.
     """
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(f"X must be a torch.Tensor, not {type(X).__name__}")
-    if X.ndim != 3 or X.shape[1] != 4:
-        raise ValueError(f"X must have shape (n_examples, 4, length), got {tuple(X.shape)}")
-    n = _check_n(n)
-    n_examples, _, length = X.shape
-
-    values = X.detach().cpu()
-    if values.dtype not in _KERNEL_DTYPES and values.dtype != torch.bool:
-        values = values.float()
-    codes = np.empty((n_examples, length), dtype=np.uint8)
-    bad_column = _onehot_codes(values.numpy(), codes)
-    if bad_column >= 0:
-        example, position = divmod(int(bad_column), length)
-        raise ValueError(
-            f"X must be one-hot encoded (0/1 values, at most one 1 per column; unknown bases "
-            f"as all-zero columns), but example {example} position {position} is "
-            f"{X[example, :, position].tolist()}"
-        )
-    shuffled = _shuffled_codes(codes, start, end, n, random_state)
+    _check_not_packed(
+        return_packed, "dinucleotide_shuffle_codes(onehot_to_codes(X)) gives one byte per base"
+    )
+    n = _check_reference_input(X, n)
+    n_examples, n_rows, length = X.shape
+    codes = _checked_codes(X, "X", allow_N=bool(allow_N))
+    shuffled = _shuffled_codes(
+        codes, n_rows, start, end, n, random_state, n_jobs, refuse_copies=True, verbose=verbose
+    )
     kernel_dtype = X.dtype if X.dtype in _KERNEL_DTYPES else torch.float32
-    shuffles = torch.empty((n_examples, n, 4, length), dtype=kernel_dtype)
+    shuffles = torch.empty((n_examples, n, n_rows, length), dtype=kernel_dtype)
     if shuffles.numel():
         _expand_one_hot(shuffled, shuffles.numpy())
     return shuffles.to(device=X.device, dtype=X.dtype)
 
 
-def _check_references_input(X: torch.Tensor, n: int) -> None:
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(f"X must be a torch.Tensor, not {type(X).__name__}")
-    if X.ndim != 3:
-        raise ValueError(f"X must have shape (n_examples, 4, length), got {tuple(X.shape)}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be a non-negative int, got {n!r}")
+
+def _baseline(X: torch.Tensor, n: int, value: float) -> torch.Tensor:
+    """``n`` references per example, ``value`` everywhere, with the device of ``X`` and its
+    dtype when that holds ``value`` exactly (a floating-point one, or any for 0)."""
+    n = _check_reference_input(X, n)
+    dtype = X.dtype if X.is_floating_point() or value == 0 else torch.float32
+    return torch.full((X.shape[0], n, *X.shape[1:]), value, dtype=dtype, device=X.device)
 
 
 def zeros(X: torch.Tensor, n: int, random_state: int | Sequence[int] | None = None) -> torch.Tensor:
@@ -799,7 +979,7 @@ def zeros(X: torch.Tensor, n: int, random_state: int | Sequence[int] | None = No
 
     Parameters
     ----------
-    X : torch.Tensor, shape (n_examples, 4, length)
+    X : torch.Tensor, shape (n_examples, len(alphabet), length)
         The sequences; only their shape, dtype and device are used.
     n : int
         The number of references per example.
@@ -808,35 +988,27 @@ def zeros(X: torch.Tensor, n: int, random_state: int | Sequence[int] | None = No
 
     Returns
     -------
-    torch.Tensor, shape (n_examples, n, 4, length)
+    torch.Tensor, shape (n_examples, n, len(alphabet), length)
         Zeros, with the dtype and device of ``X``.
     """
-    _check_references_input(X, n)
-    return torch.zeros((X.shape[0], int(n), *X.shape[1:]), dtype=X.dtype, device=X.device)
+    return _baseline(X, n, 0.0)
 
 
 def uniform(
     X: torch.Tensor, n: int, random_state: int | Sequence[int] | None = None
 ) -> torch.Tensor:
-    """References of 0.25 at every position and base (the expected one-hot base).
+    """References of ``1 / len(alphabet)`` (0.25 for DNA) everywhere: the expected one-hot column.
 
     Parameters
     ----------
-    X : torch.Tensor, shape (n_examples, 4, length)
-        The sequences; only their shape, dtype and device are used.
-    n : int
-        The number of references per example.
-    random_state : ignored
-        Accepted so every reference function has the same signature.
+    X, n, random_state
+        As in ``zeros``.
 
     Returns
     -------
-    torch.Tensor, shape (n_examples, n, 4, length)
-        0.25 everywhere, with the device of ``X`` and its dtype if that is a
-        floating-point dtype, else float32 (0.25 is not an integer).
+    torch.Tensor, shape (n_examples, n, len(alphabet), length)
+        The value everywhere, with the device of ``X`` and its dtype if that
+        is a floating-point dtype, else float32.
     """
-    _check_references_input(X, n)
-    dtype = X.dtype if X.is_floating_point() else torch.float32
-    return torch.full(
-        (X.shape[0], int(n), *X.shape[1:]), 1.0 / X.shape[1], dtype=dtype, device=X.device
-    )
+    n_rows = X.shape[1] if isinstance(X, torch.Tensor) and X.ndim == 3 else 4
+    return _baseline(X, n, 1.0 / n_rows)
