@@ -65,9 +65,8 @@ def build(name: str, ig_points: int):
         ops = {enf.GELU: _nonlinear, enf.Attention: integrated_gradients_op(ig_points),
                enf.AttentionPool: integrated_gradients_op(ig_points)}
         return model, 2048, {}, {"additional_nonlinear_ops": ops}
-    from bpnetlite.bpnet import _ProfileLogitScaling
+    from bpnetlite.bpnet import BPNet, CountWrapper, ProfileWrapper, _ProfileLogitScaling
     from bpnetlite.chrombpnet import _Exp, _Log
-    from bpnetlite.bpnet import BPNet, CountWrapper, ProfileWrapper
     from tangermeme._deep_lift_utils import _nonlinear
 
     bpnet = BPNet(n_filters=64, n_layers=8, n_outputs=2, n_control_tracks=0, verbose=False)

@@ -51,7 +51,8 @@ def lse_weights(x: torch.Tensor, r: torch.Tensor, dim: int) -> tuple[torch.Tenso
         ``w`` shaped like the pairs, and ``Δ logsumexp`` with ``dim`` kept.
     """
     delta = x - r
-    delta_lse = torch.logsumexp(x, dim, keepdim=True) - torch.logsumexp(r, dim, keepdim=True)
+    lse_x, lse_r = torch.logsumexp(x, dim, keepdim=True), torch.logsumexp(r, dim, keepdim=True)
+    delta_lse = lse_x - lse_r
     mean_prob = 0.5 * (torch.softmax(x, dim) + torch.softmax(r, dim))
     masked = _masked(x, r)
     if masked is None:
@@ -61,9 +62,15 @@ def lse_weights(x: torch.Tensor, r: torch.Tensor, dim: int) -> tuple[torch.Tenso
         delta = delta.masked_fill(masked, 0.0)
         count = live.sum(dim, keepdim=True).clamp_min(1)
         centred = (delta - delta.sum(dim, keepdim=True) / count).masked_fill(masked, 0.0)
-    residual = delta_lse - (mean_prob * delta).sum(dim, keepdim=True)
+    explained = (mean_prob * delta).sum(dim, keepdim=True)
+    residual = delta_lse - explained
     spread = (centred * centred).sum(dim, keepdim=True)
-    usable = spread > torch.finfo(spread.dtype).tiny
+    # A residual at the rounding level of the log-sum-exps is noise: dividing it by a small
+    # spread (a row whose Δx is nearly a uniform shift) would give huge weights of both signs,
+    # whose cancellation loses the digits that summation to delta needs (float32 deltas of 4e-4
+    # on an Enformer's attention pooling). The mean softmax is then exact to rounding already.
+    noise = 8 * torch.finfo(spread.dtype).eps * (lse_x.abs() + lse_r.abs() + explained.abs())
+    usable = (spread > torch.finfo(spread.dtype).tiny) & (residual.abs() > noise)
     scale = torch.where(usable, residual / spread.masked_fill(~usable, 1.0), 0.0)
     return mean_prob + scale * centred, delta_lse
 
