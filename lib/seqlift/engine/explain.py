@@ -35,9 +35,10 @@ import torch
 from torch import nn
 
 from .. import _utils, rules
+from .errors import ExplanationError
 from .guard import prepared, unexplained_torch_layers
 from .pairing import ReferenceCache, batches, joint_batch
-from .session import ExplanationError, Session
+from .session import Session
 
 __all__ = ["Explanation", "NonFiniteOutputError", "explain"]
 

@@ -323,7 +323,8 @@ def _inplace_product(session, func, args, kwargs):
     if len(args) < 2 or not (_varies(args[0]) and _varies(args[1])):
         return func(*args, **kwargs)
     a, b = args[0], args[1]
-    a.copy_(session.product(func, torch.mul, a.clone(), b))
+    source = a.clone()  # the product keeps its operands; ``a`` is about to change
+    a.copy_(session.product(func, torch.mul, source, source if b is a else b))
     return a
 
 
@@ -346,22 +347,27 @@ def _einsum(session, func, args, kwargs):
     return session.product(func, bilinear, operands[first], operands[second])
 
 
+_CONTRACTIONS = {
+    "addmm": torch.mm, "baddbmm": torch.bmm, "addmv": torch.mv,
+    "addbmm": lambda p, q: torch.bmm(p, q).sum(0),
+}
+
+
 def _batched_product_sum(session, func, args, kwargs):
     """``beta * input + alpha * (m1 @ m2)`` (``addmm``, ``baddbmm``, ``addbmm``, ``addmv``)."""
-    bound = _bind(func, args, kwargs)
-    if bound is None or not any(_varies(t) for t in _tensors(args, kwargs)):
+    name = func.__name__
+    if not any(t.requires_grad for t in _tensors(args, kwargs)):
         return func(*args, **kwargs)
-    values = dict(bound.arguments)
-    names = [n for n in values if n not in ("input", "self", "beta", "alpha", "out")]
-    if len(names) != 2 or "out" in values:
+    if name.endswith("_") or "out" in kwargs or len(args) != 3 or \
+            set(kwargs) - {"beta", "alpha"}:
         return _unknown(session, func, args, kwargs)
-    base = values.get("input", values.get("self"))
-    beta, alpha = values.get("beta", 1), values.get("alpha", 1)
-    contraction = {"addmm": torch.mm, "baddbmm": torch.bmm, "addmv": torch.mv,
-                   "addbmm": lambda p, q: torch.bmm(p, q).sum(0)}[func.__name__.rstrip("_")]
+    base, first, second = args
+    beta, alpha = kwargs.get("beta", 1), kwargs.get("alpha", 1)
     with session.interceptor:
-        product = contraction(values[names[0]], values[names[1]])
-        return base * beta + product * alpha if beta != 1 or alpha != 1 else base + product
+        product = _CONTRACTIONS[name](first, second)
+        if alpha != 1:
+            product = product * alpha
+        return product + (base if beta == 1 else base * beta)
 
 
 _DIVISION_NAMES = frozenset(
@@ -381,8 +387,9 @@ def _division(session, func, args, kwargs):
     if kwargs.get("rounding_mode") is not None or (len(args) > 2 and args[2] is not None):
         return _unknown(session, func, args, kwargs)
     inplace = name.endswith("_") and not name.startswith("__") or name == "__itruediv__"
+    source = numerator.clone() if inplace and isinstance(numerator, torch.Tensor) else numerator
     with session.interceptor:
-        quotient = numerator * torch.reciprocal(denominator)
+        quotient = source * torch.reciprocal(source if denominator is numerator else denominator)
     if inplace:
         numerator.copy_(quotient)
         return numerator

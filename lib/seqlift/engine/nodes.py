@@ -15,6 +15,7 @@ import torch
 
 from .. import rules
 from ..rules.products import midpoint_product
+from .errors import ExplanationError
 
 if TYPE_CHECKING:
     from .pairing import Layout
@@ -58,41 +59,50 @@ def _zeros_for(grads: tuple, outputs: tuple) -> tuple[torch.Tensor, ...]:
 
 
 class RuleApplication(Record):
-    """A rule ``rule(call)`` of a one-input operation, applied in the backward pass."""
+    """A rule ``rule(call)`` of a one-input operation, applied in the backward pass.
+
+    Every tensor here has its (possibly folded) batch axis first.
+    """
 
     def __init__(self, outputs: tuple, session: Session, op: Any, rule: Callable,
-                 forward: Callable, layout: Layout, rows: tuple[int, int], structured: bool):
+                 forward: Callable, layout: Layout, label: str, structured: bool):
         super().__init__(outputs)
         self.session, self.op, self.rule, self.forward = session, op, rule, forward
-        self.layout, self.rows, self.structured = layout, rows, structured
+        self.layout, self.label, self.structured = layout, label, structured
 
     def to_save(self, inputs, outputs):
         return (*inputs, *outputs)
 
+    def _pairs(self, tensor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(examples expanded to their pairs, references)`` of one tensor."""
+        split, stop = self.layout.rows(tensor.shape[0])
+        reference = tensor[split:stop]
+        return self.layout.expand(tensor[:split], reference), reference
+
     def backward(self, saved, grads):
         joint_input, joint_outputs = saved[0], saved[1:]
-        split, stop = self.rows
-        expand = self.layout.expand
-        reference_input = joint_input[split:stop]
-        references = tuple(o[split:stop] for o in joint_outputs)
-        grads = tuple(g[split:stop] for g in _zeros_for(grads, joint_outputs))
-        examples = tuple(expand(o[:split], r) for o, r in zip(joint_outputs, references,
-                                                              strict=True))
+        example_input, reference_input = self._pairs(joint_input)
+        outputs = [self._pairs(o) for o in joint_outputs]
+        grads = [self._pairs(g)[1] for g in _zeros_for(grads, joint_outputs)]
 
-        def single(values: tuple):
-            return values if self.structured else values[0]
+        def single(values: list):
+            return tuple(values) if self.structured else values[0]
 
         call = rules.OpCall(
             op=self.op,
             forward=self.forward,
-            example_input=expand(joint_input[:split], reference_input),
+            example_input=example_input,
             reference_input=reference_input,
-            example_output=single(examples),
-            reference_output=single(references),
+            example_output=single([example for example, _ in outputs]),
+            reference_output=single([reference for _, reference in outputs]),
             grad_output=single(grads),
         )
-        with self.session.paused():
-            grad_references = self.rule(call)
+        try:
+            with self.session.paused():
+                grad_references = self.rule(call)
+        except (ValueError, TypeError, IndexError, NotImplementedError, RuntimeError) as error:
+            raise ExplanationError(f"{self.label}: {error}") from error
+        split, stop = self.layout.rows(joint_input.shape[0])
         grad_input = torch.zeros_like(joint_input)
         grad_input[split:stop] = grad_references
         return (grad_input,)

@@ -22,15 +22,12 @@ from torch.utils._pytree import tree_flatten, tree_unflatten
 from .. import rules
 from ..rules import rescaling
 from ..rules.secants import Secant
+from .errors import ExplanationError
 from .interception import Interceptor, function_name
 from .nodes import Multiplied, Product, RuleApplication, RuleNode
 from .pairing import Layout
 
 __all__ = ["ExplanationError", "Session"]
-
-
-class ExplanationError(RuntimeError):
-    """seqlift cannot explain an operation of the model (not a problem of the user's input)."""
 
 
 class Session:
@@ -162,27 +159,33 @@ class Session:
         if rule is rules.rescale and isinstance(output, torch.Tensor):
             return self._rescaled(op, forward, x, output, secant)
         flat, spec = tree_flatten(output)
-        tensors = [i for i, t in enumerate(flat) if isinstance(t, torch.Tensor)]
-        if not tensors:
+        positions = [i for i, t in enumerate(flat)
+                     if isinstance(t, torch.Tensor) and t.is_floating_point()]
+        if not positions:
             return output
-        axis = self.batch_axis(x, op, movable=False)
-        rows = self.layout.rows(x.shape[axis])
-        for i in tensors:
-            if flat[i].ndim == 0 or flat[i].shape[0] != x.shape[0]:
-                raise ExplanationError(
-                    f"{self.describe(op)}: an output of shape {tuple(flat[i].shape)} does not "
-                    f"keep the batch axis of its input {tuple(x.shape)} first"
-                )
-        record = RuleApplication(tuple(flat[i].detach() for i in tensors), self, rule_op, rule,
-                                 forward, self.layout, rows,
-                                 structured=not isinstance(output, torch.Tensor))
+        # Rules that read the operation's axes (softmax, pooling, reductions) see the batch
+        # first; any other rule sees every tensor with its batch axis moved first, and a
+        # forward that takes and returns that layout (an LSTM's h_n is batch-second).
+        movable = rule not in _AXIS_RULES
+        in_axis = self.batch_axis(x, op, movable)
+        out_axes = [self.batch_axis(flat[i], op, movable) for i in positions]
+        structured = not isinstance(output, torch.Tensor)
+
+        def moved_forward(t: torch.Tensor) -> Any:
+            produced, _ = tree_flatten(forward(t.movedim(0, in_axis) if in_axis else t))
+            values = tuple(_batch_first(produced[i], a) for i, a in zip(positions, out_axes,
+                                                                        strict=True))
+            return values if structured else values[0]
+
+        outputs = tuple(_batch_first(flat[i], a).detach() for i, a in zip(positions, out_axes,
+                                                                          strict=True))
+        record = RuleApplication(outputs, self, rule_op, rule, moved_forward, self.layout,
+                                 self.describe(op), structured)
         with self.paused():
-            connected = RuleNode.apply(record, x)
-        if isinstance(output, torch.Tensor):
-            return connected
+            connected = RuleNode.apply(record, _batch_first(x, in_axis))
         connected = connected if isinstance(connected, tuple) else (connected,)
-        for i, value in zip(tensors, connected, strict=True):
-            flat[i] = value
+        for i, axis, value in zip(positions, out_axes, connected, strict=True):
+            flat[i] = value.movedim(0, axis) if axis else value
         return tree_unflatten(flat, spec)
 
     def _rescaled(self, op: Any, forward: Callable, x: torch.Tensor, output: torch.Tensor,
@@ -281,6 +284,15 @@ class Session:
             RuntimeWarning,
             stacklevel=2,
         )
+
+
+#: Rules that interpret the operation's axes, which therefore needs the batch axis first.
+_AXIS_RULES = frozenset({rules.softmax, rules.log_softmax, rules.maxpool, rules.max_reduction,
+                         rules.logsumexp})
+
+
+def _batch_first(tensor: torch.Tensor, axis: int) -> torch.Tensor:
+    return tensor.movedim(axis, 0) if axis else tensor
 
 
 def _derivative(forward: Callable, example_input: torch.Tensor) -> torch.Tensor:
