@@ -571,7 +571,8 @@ class GLUNet(nn.Module):
 
 
 def tangermeme_multipliers(model: nn.Module, X: torch.Tensor, references: torch.Tensor,
-                           target: int = 0) -> torch.Tensor:
+                           target: int = 0, additional_nonlinear_ops: dict | None = None
+                           ) -> torch.Tensor:
     """tangermeme 1.6.0's multipliers ``(n, k, 4, length)`` for the same references (float64)."""
     from tangermeme.deep_lift_shap import deep_lift_shap as tangermeme_deep_lift_shap
 
@@ -579,7 +580,8 @@ def tangermeme_multipliers(model: nn.Module, X: torch.Tensor, references: torch.
         warnings.simplefilter("ignore")  # its own convergence warnings; we measure instead
         multipliers = tangermeme_deep_lift_shap(
             model, X, target=target, references=references, raw_outputs=True, device="cpu",
-            batch_size=references.shape[0] * references.shape[1], warning_threshold=math.inf)
+            batch_size=references.shape[0] * references.shape[1], warning_threshold=math.inf,
+            additional_nonlinear_ops=additional_nonlinear_ops)
     return multipliers.double()
 
 
