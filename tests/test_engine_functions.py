@@ -181,7 +181,7 @@ def test_functions_and_reductions_sum_to_delta(case):
     """Float32: the forward resolves ``f(x) - f(r)`` to ≤ 1e-5 (asserted) on these models."""
     X, references = standard_inputs(n=2, k=3, seed=41)
     model = seeded(lambda: Elementwise(FUNCTIONS[case]))
-    assert worst_relative_delta(model, X, references, [0, 1]) <= 1e-9  # measured <= 1.3e-14
+    assert worst_relative_delta(model, X, references, [0, 1]) <= 1e-9  # measured <= 8.8e-15
     assert float32_forward_error(model, X, references, [0, 1]) <= 1e-5
     assert worst_relative_delta(*in_float32(model, X, references), [0, 1]) <= 1e-4
 

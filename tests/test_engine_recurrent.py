@@ -7,7 +7,7 @@ models (conv, ReLU, max-pool, bidirectional two-layer LSTM or GRU, dense head) a
 variants of torch's recurrent layers for summation to delta against plain forward passes.
 
 Float32: the stem's gain makes ``f(x) - f(r)`` O(0.01-0.1), which the float32 forward resolves to
-~1.5e-6 relative (asserted ≤ 1e-5) before the summation is held to 1e-4.
+≤ 1e-6 relative (asserted ≤ 1e-5) before the summation is held to 1e-4.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ MODELS = {
 def test_recurrent_layers_sum_to_delta_in_float64(case):
     X, references = standard_inputs(n=2, k=3, length=LENGTH, seed=31)
     model = seeded(MODELS[case])
-    assert worst_relative_delta(model, X, references, [0, 1]) <= 1e-9  # measured <= 2.3e-14
+    assert worst_relative_delta(model, X, references, [0, 1]) <= 1e-9  # measured <= 2.5e-14
 
 
 @pytest.mark.parametrize("case", ["DanQ, BiLSTM", "DanQ, BiGRU, sequence-first"])
@@ -280,12 +280,12 @@ def test_a_recurrent_layer_can_take_a_rule_of_its_own(recurrent):
         assert torch.allclose(explanation.multipliers[0, :, j], gradient, rtol=0, atol=1e-14)
 
 
-class PackedLSTM(nn.Module):
-    """A model that runs its LSTM on a ``PackedSequence`` (every sequence full length)."""
+class Packed(nn.Module):
+    """A model that runs its recurrent layer on a ``PackedSequence`` (every sequence full)."""
 
-    def __init__(self, length: int = 6):
+    def __init__(self, recurrent: type[nn.Module], length: int = 6):
         super().__init__()
-        self.recurrent = nn.LSTM(4, 3, batch_first=True)
+        self.recurrent = recurrent(4, 3, batch_first=True)
         self.linear = nn.Linear(3 * length, 2)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -296,11 +296,16 @@ class PackedLSTM(nn.Module):
         return self.linear(padded.flatten(1))
 
 
-def test_packed_sequences_are_refused_as_a_limitation_naming_the_layer():
-    model = seeded(PackedLSTM)
+# Packing is a reordering of rows, linear, but seqlift does not know it and says so; that
+# warning is not what this test is about.
+@pytest.mark.filterwarnings("ignore:torch._pack_padded_sequence:RuntimeWarning")
+@pytest.mark.parametrize("recurrent", [nn.LSTM, nn.GRU, nn.RNN])
+def test_packed_sequences_are_refused_as_a_limitation_naming_the_layer(recurrent):
+    model = seeded(lambda: Packed(recurrent))
     X = random_onehot(2, 6, seed=36)
     references = random_onehot(2, 6, seed=37).reshape(2, 1, 4, 6)
     with torch.no_grad():
         model(X)  # the model itself runs
-    with pytest.raises(ExplanationError, match=r"'recurrent' \(LSTM\).*packed"):
+    name = recurrent.__name__
+    with pytest.raises(ExplanationError, match=rf"'recurrent' \({name}\).*packed"):
         explain(model, X, references, [0], device="cpu")

@@ -202,6 +202,16 @@ def std_mean(input, *args, **kwargs):
     return std(input, *args, **kwargs), _mean_over(input, args, kwargs)
 
 
+def _refuse_unexplainable(what: str, random: bool, input: torch.Tensor, batched: str) -> None:
+    """Refuse dropout in training mode (random) and unbatched inputs (no batch axis to pair)."""
+    if random:
+        raise NotImplementedError(f"{what} with dropout in training mode is random; DeepLIFT "
+                                  "needs the model in eval mode")
+    if input.ndim != 3:
+        raise NotImplementedError(f"seqlift explains {what} on batched inputs, {batched}; got "
+                                  f"shape {tuple(input.shape)}")
+
+
 # -- attention -----------------------------------------------------------------------------------
 
 
@@ -336,12 +346,8 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                                  k_proj_weight=None, v_proj_weight=None, static_k=None,
                                  static_v=None, average_attn_weights=True, is_causal=False):
     """``F.multi_head_attention_forward`` (sequence-first ``(L, N, E)``), decomposed."""
-    if training and dropout_p:
-        raise NotImplementedError("multi-head attention with dropout in training mode is random; "
-                                  "DeepLIFT needs the model in eval mode")
-    if query.ndim != 3:
-        raise NotImplementedError("seqlift explains batched multi-head attention, (L, N, E) "
-                                  "inputs")
+    _refuse_unexplainable("multi-head attention", training and dropout_p, query,
+                          "(L, N, E) inputs")
     separate = (q_proj_weight, k_proj_weight, v_proj_weight) if use_separate_proj_weight \
         else (None, None, None)
     output, weights = batch_first_attention(
@@ -407,12 +413,8 @@ def _recurrence(cell, input, states, params, has_biases, num_layers, dropout, tr
     """Run ``cell`` step by step; returns the output and the final states per layer/direction."""
     if not isinstance(states, (list, tuple)) or isinstance(states, torch.Tensor):
         states = (states,)
-    if train and dropout:
-        raise NotImplementedError("a recurrent layer with dropout in training mode is random; "
-                                  "DeepLIFT needs the model in eval mode")
-    if input.ndim != 3:
-        raise NotImplementedError("seqlift explains batched recurrent layers: (batch, length, "
-                                  "features) or (length, batch, features) inputs")
+    _refuse_unexplainable("a recurrent layer", train and dropout, input,
+                          "(batch, length, features) or (length, batch, features) inputs")
     n_directions = 2 if bidirectional else 1
     weights = _layer_weights(params, has_biases, num_layers, n_directions)
     steps = list(input.unbind(1 if batch_first else 0))
@@ -459,6 +461,7 @@ def gru(input, hx, params, has_biases, num_layers, dropout, train, bidirectional
 def rnn_tanh(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
              batch_first):
     """``torch.rnn_tanh`` (``nn.RNN``): ``(output, h_n)``, step by step."""
+    _refuse_packed(hx)
     output, (h,) = _recurrence(_rnn_cell(torch.tanh), input, hx, params, has_biases,
                                num_layers, dropout, train, bidirectional, batch_first)
     return output, h
@@ -467,6 +470,7 @@ def rnn_tanh(input, hx, params, has_biases, num_layers, dropout, train, bidirect
 def rnn_relu(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
              batch_first):
     """``torch.rnn_relu`` (``nn.RNN(nonlinearity="relu")``): ``(output, h_n)``, step by step."""
+    _refuse_packed(hx)
     output, (h,) = _recurrence(_rnn_cell(torch.relu), input, hx, params, has_biases,
                                num_layers, dropout, train, bidirectional, batch_first)
     return output, h
