@@ -205,7 +205,12 @@ MODELS = {
 }
 
 
-@pytest.mark.parametrize("case", list(MODELS))
+#: Covered in the default run by their batch-first twins and the layout tests.
+SLOW_TWINS = {"DanQ, BiLSTM, sequence-first", "DanQ, BiGRU, sequence-first"}
+
+
+@pytest.mark.parametrize("case", [pytest.param(name, marks=pytest.mark.slow)
+                                  if name in SLOW_TWINS else name for name in MODELS])
 def test_recurrent_layers_sum_to_delta_in_float64(case):
     X, references = standard_inputs(n=2, k=3, length=LENGTH, seed=31)
     model = seeded(MODELS[case])
