@@ -458,22 +458,21 @@ def gru(input, hx, params, has_biases, num_layers, dropout, train, bidirectional
     return output, h
 
 
-def rnn_tanh(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
-             batch_first):
-    """``torch.rnn_tanh`` (``nn.RNN``): ``(output, h_n)``, step by step."""
-    _refuse_packed(hx)
-    output, (h,) = _recurrence(_rnn_cell(torch.tanh), input, hx, params, has_biases,
-                               num_layers, dropout, train, bidirectional, batch_first)
-    return output, h
+def _simple_rnn(activation, module: str):
+    def rnn(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
+            batch_first):
+        _refuse_packed(hx)
+        output, (h,) = _recurrence(_rnn_cell(activation), input, hx, params, has_biases,
+                                   num_layers, dropout, train, bidirectional, batch_first)
+        return output, h
+
+    rnn.__name__ = rnn.__qualname__ = f"rnn_{activation.__name__}"
+    rnn.__doc__ = f"``torch.{rnn.__name__}`` (``{module}``): ``(output, h_n)``, step by step."
+    return rnn
 
 
-def rnn_relu(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
-             batch_first):
-    """``torch.rnn_relu`` (``nn.RNN(nonlinearity="relu")``): ``(output, h_n)``, step by step."""
-    _refuse_packed(hx)
-    output, (h,) = _recurrence(_rnn_cell(torch.relu), input, hx, params, has_biases,
-                               num_layers, dropout, train, bidirectional, batch_first)
-    return output, h
+rnn_tanh = _simple_rnn(torch.tanh, "nn.RNN")
+rnn_relu = _simple_rnn(torch.relu, 'nn.RNN(nonlinearity="relu")')
 
 
 #: The torch functions run as their decomposition, and the function that decomposes each.
