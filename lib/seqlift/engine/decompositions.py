@@ -10,7 +10,10 @@ changes; the decompositions compute what the fused calls compute, in the same la
 float rounding.
 
 Every function here takes the arguments of the torch function it stands for (see
-:data:`FUNCTIONS`).
+:data:`FUNCTIONS`). What a decomposition cannot explain (a norm over the batch axis, dropout in
+training mode, packed sequences) raises ``NotImplementedError``, a ``RuntimeError``, which the
+engine reports as an :class:`~seqlift.engine.ExplanationError` naming the module: a limitation
+of seqlift, not a problem of the user's input.
 """
 
 from __future__ import annotations
@@ -40,8 +43,11 @@ def _affine(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | N
 # -- normalisation -----------------------------------------------------------------------------
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
-    """``F.layer_norm``: ``(x - mean) * rsqrt(var + eps) * weight + bias`` over the last axes."""
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5, cudnn_enable=True):
+    """``F.layer_norm``: ``(x - mean) * rsqrt(var + eps) * weight + bias`` over the last axes.
+
+    ``cudnn_enable`` is the last argument of ``torch.layer_norm``, which some models call.
+    """
     axes = _axes(normalized_shape)
     centred = input - input.mean(axes, keepdim=True)
     variance = centred.square().mean(axes, keepdim=True)
@@ -57,8 +63,11 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):
     return _affine(input * scale, weight, None)
 
 
-def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
-    """``F.group_norm``: layer norm over each group of channels (and all positions)."""
+def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, cudnn_enabled=True):
+    """``F.group_norm``: layer norm over each group of channels (and all positions).
+
+    ``cudnn_enabled`` is the last argument of ``torch.group_norm``.
+    """
     n, channels = input.shape[:2]
     grouped = input.reshape(n, num_groups, -1)
     centred = grouped - grouped.mean(-1, keepdim=True)
@@ -83,6 +92,13 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
                    None if bias is None else bias.reshape(shape))
 
 
+def torch_instance_norm(input, weight, bias, running_mean, running_var, use_input_stats,
+                        momentum, eps, cudnn_enabled=True):
+    """``torch.instance_norm``, whose arguments come in another order than ``F.instance_norm``'s."""
+    return instance_norm(input, running_mean, running_var, weight, bias, use_input_stats,
+                         momentum, eps)
+
+
 def glu(input, dim=-1):
     """``F.glu``: ``a * sigmoid(b)`` for the two halves of ``input`` along ``dim``."""
     a, b = input.chunk(2, dim)
@@ -92,18 +108,27 @@ def glu(input, dim=-1):
 # -- norms and variances -----------------------------------------------------------------------
 
 
+def _over_every_axis(what: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"{what} over every axis, the batch axis included, cannot be explained: DeepLIFT pairs "
+        "every example with a reference along that axis. Give dim=... (the feature axes)"
+    )
+
+
 def _vector_norm(x, p, dim, keepdim):
     if dim is None:
-        raise ValueError(
-            "a norm over every axis, the batch axis included, cannot be explained: DeepLIFT "
-            "pairs every example with a reference along that axis. Give dim=..."
-        )
+        raise _over_every_axis("a norm")
     if p in (2, 2.0, "fro", None):
         return torch.sqrt(x.square().sum(dim, keepdim=keepdim))
     if p in (1, 1.0):
         return x.abs().sum(dim, keepdim=keepdim)
     if p in (math.inf, "inf"):
         return x.abs().amax(dim, keepdim=keepdim)
+    if p in (-math.inf, "-inf"):
+        return x.abs().amin(dim, keepdim=keepdim)
+    if p in (0, 0.0):
+        raise NotImplementedError("the 0-norm (a count of non-zero entries) is piecewise constant "
+                                  "and has no DeepLIFT rule")
     return x.abs().pow(p).sum(dim, keepdim=keepdim).pow(1.0 / p)
 
 
@@ -150,8 +175,7 @@ def var(input, *args, **kwargs):
     """``torch.var`` / ``Tensor.var``: ``sum((x - mean)**2) / (n - correction)``."""
     dim, correction, keepdim = _variance_arguments(args, kwargs)
     if dim is None:
-        raise ValueError("a variance over every axis, the batch axis included, cannot be "
-                         "explained: give dim=...")
+        raise _over_every_axis("a variance")
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     count = math.prod(input.shape[d] for d in dims)
     centred = input - input.mean(dims, keepdim=True)
@@ -161,6 +185,31 @@ def var(input, *args, **kwargs):
 def std(input, *args, **kwargs):
     """``torch.std`` / ``Tensor.std``: the square root of :func:`var`."""
     return torch.sqrt(var(input, *args, **kwargs))
+
+
+def _mean_over(input, args: tuple, kwargs: dict) -> torch.Tensor:
+    dim, _, keepdim = _variance_arguments(args, kwargs)
+    return input.mean(dim, keepdim=keepdim)
+
+
+def var_mean(input, *args, **kwargs):
+    """``torch.var_mean``: ``(var, mean)``, as hand-written layer norms call it."""
+    return var(input, *args, **kwargs), _mean_over(input, args, kwargs)
+
+
+def std_mean(input, *args, **kwargs):
+    """``torch.std_mean``: ``(std, mean)``."""
+    return std(input, *args, **kwargs), _mean_over(input, args, kwargs)
+
+
+def _refuse_unexplainable(what: str, random: bool, input: torch.Tensor, batched: str) -> None:
+    """Refuse dropout in training mode (random) and unbatched inputs (no batch axis to pair)."""
+    if random:
+        raise NotImplementedError(f"{what} with dropout in training mode is random; DeepLIFT "
+                                  "needs the model in eval mode")
+    if input.ndim != 3:
+        raise NotImplementedError(f"seqlift explains {what} on batched inputs, {batched}; got "
+                                  f"shape {tuple(input.shape)}")
 
 
 # -- attention -----------------------------------------------------------------------------------
@@ -207,9 +256,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                                  is_causal=False, scale=None, enable_gqa=False):
     """``F.scaled_dot_product_attention`` (masks, ``is_causal``, ``enable_gqa``), decomposed."""
     if dropout_p:
-        raise ValueError(
+        raise NotImplementedError(
             f"scaled_dot_product_attention with dropout_p={dropout_p} is random; DeepLIFT needs "
-            "a deterministic model. Pass dropout_p=0.0 when the model is not training."
+            "a deterministic model. Pass dropout_p=0.0 when the model is not training"
         )
     length, source = query.shape[-2], key.shape[-2]
     bias = _as_additive(attn_mask, query.dtype, masked_when=False)
@@ -297,11 +346,8 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
                                  k_proj_weight=None, v_proj_weight=None, static_k=None,
                                  static_v=None, average_attn_weights=True, is_causal=False):
     """``F.multi_head_attention_forward`` (sequence-first ``(L, N, E)``), decomposed."""
-    if training and dropout_p:
-        raise ValueError("multi-head attention with dropout in training mode is random; "
-                         "DeepLIFT needs the model in eval mode")
-    if query.ndim != 3:
-        raise ValueError("seqlift explains batched multi-head attention, (L, N, E) inputs")
+    _refuse_unexplainable("multi-head attention", training and dropout_p, query,
+                          "(L, N, E) inputs")
     separate = (q_proj_weight, k_proj_weight, v_proj_weight) if use_separate_proj_weight \
         else (None, None, None)
     output, weights = batch_first_attention(
@@ -367,12 +413,8 @@ def _recurrence(cell, input, states, params, has_biases, num_layers, dropout, tr
     """Run ``cell`` step by step; returns the output and the final states per layer/direction."""
     if not isinstance(states, (list, tuple)) or isinstance(states, torch.Tensor):
         states = (states,)
-    if train and dropout:
-        raise ValueError("a recurrent layer with dropout in training mode is random; DeepLIFT "
-                         "needs the model in eval mode")
-    if input.ndim != 3:
-        raise ValueError("seqlift explains batched recurrent layers: (batch, length, features) "
-                         "or (length, batch, features) inputs")
+    _refuse_unexplainable("a recurrent layer", train and dropout, input,
+                          "(batch, length, features) or (length, batch, features) inputs")
     n_directions = 2 if bidirectional else 1
     weights = _layer_weights(params, has_biases, num_layers, n_directions)
     steps = list(input.unbind(1 if batch_first else 0))
@@ -396,8 +438,8 @@ def _recurrence(cell, input, states, params, has_biases, num_layers, dropout, tr
 
 def _refuse_packed(hx) -> None:
     if isinstance(hx, torch.Tensor) and hx.ndim == 1:  # torch.lstm(data, batch_sizes, ...)
-        raise ValueError("seqlift explains recurrent layers on padded tensors, not packed "
-                         "sequences (PackedSequence); pad the sequences instead")
+        raise NotImplementedError("seqlift explains recurrent layers on padded tensors, not "
+                                  "packed sequences (PackedSequence); pad the sequences instead")
 
 
 def lstm(input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first):
@@ -416,20 +458,21 @@ def gru(input, hx, params, has_biases, num_layers, dropout, train, bidirectional
     return output, h
 
 
-def rnn_tanh(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
-             batch_first):
-    """``torch.rnn_tanh`` (``nn.RNN``): ``(output, h_n)``, step by step."""
-    output, (h,) = _recurrence(_rnn_cell(torch.tanh), input, hx, params, has_biases,
-                               num_layers, dropout, train, bidirectional, batch_first)
-    return output, h
+def _simple_rnn(activation, module: str):
+    def rnn(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
+            batch_first):
+        _refuse_packed(hx)
+        output, (h,) = _recurrence(_rnn_cell(activation), input, hx, params, has_biases,
+                                   num_layers, dropout, train, bidirectional, batch_first)
+        return output, h
+
+    rnn.__name__ = rnn.__qualname__ = f"rnn_{activation.__name__}"
+    rnn.__doc__ = f"``torch.{rnn.__name__}`` (``{module}``): ``(output, h_n)``, step by step."
+    return rnn
 
 
-def rnn_relu(input, hx, params, has_biases, num_layers, dropout, train, bidirectional,
-             batch_first):
-    """``torch.rnn_relu`` (``nn.RNN(nonlinearity="relu")``): ``(output, h_n)``, step by step."""
-    output, (h,) = _recurrence(_rnn_cell(torch.relu), input, hx, params, has_biases,
-                               num_layers, dropout, train, bidirectional, batch_first)
-    return output, h
+rnn_tanh = _simple_rnn(torch.tanh, "nn.RNN")
+rnn_relu = _simple_rnn(torch.relu, 'nn.RNN(nonlinearity="relu")')
 
 
 #: The torch functions run as their decomposition, and the function that decomposes each.
@@ -437,11 +480,12 @@ FUNCTIONS = {
     F.layer_norm: layer_norm, torch.layer_norm: layer_norm,
     F.rms_norm: rms_norm, torch.rms_norm: rms_norm,
     F.group_norm: group_norm, torch.group_norm: group_norm,
-    F.instance_norm: instance_norm,
+    F.instance_norm: instance_norm, torch.instance_norm: torch_instance_norm,
     F.glu: glu, torch._C._nn.glu: glu,
     torch.norm: norm, torch.Tensor.norm: norm, torch.linalg.vector_norm: vector_norm,
     F.normalize: normalize,
     torch.var: var, torch.Tensor.var: var, torch.std: std, torch.Tensor.std: std,
+    torch.var_mean: var_mean, torch.std_mean: std_mean,
     F.scaled_dot_product_attention: scaled_dot_product_attention,
     F.multi_head_attention_forward: multi_head_attention_forward,
     torch.lstm: lstm, torch.gru: gru, torch.rnn_tanh: rnn_tanh, torch.rnn_relu: rnn_relu,

@@ -7,10 +7,12 @@ activation ``r`` to the example activation ``x``,
 
 makes ``m · Δx = Δy`` exact for any differentiable layer (the gradient theorem). The integral
 is evaluated with an ``n_points``-point Gauss–Legendre rule, exact for Jacobians polynomial in
-``t`` up to degree ``2 n_points - 1`` and fast to converge for smooth ones; the summation error
-falls with ``n_points`` as measured in the README's "Supported layers" section. This is the
-integrated-gradients rule of tangermeme 1.6.0 (its local IG op), to register for a custom
-module with ``additional_nonlinear_ops={MyLayer: seqlift.rules.integrated_gradients(16)}``.
+``t`` up to degree ``2 n_points - 1`` and fast to converge for smooth ones. The summation error
+against ``n_points`` is measured in ``docs/integrated-gradients.md``: a smooth element-wise layer
+reaches float64 rounding at 16 points, a normalisation over channels ≤ 1e-9 at 32. This is the
+integrated-gradients rule of tangermeme 1.6.0 (its ``integrated_gradients_op``), to register for
+a custom module with ``additional_nonlinear_ops={MyLayer: seqlift.rules.integrated_gradients(16)}``;
+a module that returns a tuple of tensors (each with the batch axis first) can take it too.
 """
 
 from __future__ import annotations
