@@ -303,6 +303,25 @@ def test_operation_without_a_rule_is_named_with_its_module(function, name):
     assert explanation.deltas.abs().max() > 1e-6  # treated as linear: not a false alarm
 
 
+@pytest.mark.parametrize("function, name, problem", [
+    (lambda p, q: torch.where(q > 0, p, 0.5 * p), r"Tensor.gt", "compares an input-dependent"),
+    (lambda p, q: p.masked_fill(q < 0, 0.0), r"Tensor.lt", "compares an input-dependent"),
+    (lambda p, q: p - q.mean(dim=0, keepdim=True), r"Tensor.mean", "reduces over the batch axis"),
+    (lambda p, q: p + q.sum(), r"Tensor.sum", "reduces over the batch axis"),
+], ids=["where on a comparison", "masked_fill on a comparison", "mean over the batch",
+        "sum of everything"])
+def test_linear_looking_operation_that_is_not_exact_is_named_with_its_module(function, name,
+                                                                            problem):
+    # A selection by an input-dependent condition is fixed to the reference's; a reduction over
+    # the batch axis mixes examples and references. Both run as linear, so seqlift warns.
+    X, references = standard_inputs(n=2, k=2, seed=42)
+    model = seeded(lambda: WithPairwise(function))
+    with pytest.warns(RuntimeWarning, match=rf"{name} called in module 'block' \(Pairwise\) "
+                                            rf"{problem}"):
+        explanation = explain(model, X, references, [0], device="cpu")
+    assert explanation.deltas.abs().max() > 1e-6  # not a false alarm
+
+
 # -- engine failures are the engine's -------------------------------------------------------
 
 

@@ -78,10 +78,9 @@ def handler_for(func: Any) -> Handler:
 def function_name(func: Any) -> str:
     """A readable name for a torch function object (``torch.exp``, ``Tensor.mul``, ``F.glu``)."""
     name = getattr(func, "__name__", None) or repr(func)
-    owner = getattr(func, "__objclass__", None)
-    if owner is not None or name in dir(torch.Tensor):
-        return f"Tensor.{name}"
     module = getattr(func, "__module__", "") or ""
+    if getattr(func, "__objclass__", None) is not None or module.startswith("torch._tensor"):
+        return f"Tensor.{name}"
     if module.startswith("torch.nn.functional"):
         return f"F.{name}"
     return f"torch.{name}"
@@ -396,6 +395,41 @@ def _division(session, func, args, kwargs):
     return quotient
 
 
+# -- selections and reductions ------------------------------------------------------------------
+
+_COMPARISON_NAMES = frozenset("""
+__eq__ __ne__ __lt__ __le__ __gt__ __ge__ eq ne lt le gt ge greater greater_equal less less_equal
+not_equal isclose heaviside signbit
+""".split())
+
+
+def _comparison(session, func, args, kwargs):
+    """A comparison of an input-dependent tensor: a selection that DeepLIFT would see as fixed."""
+    result = func(*args, **kwargs)
+    if any(t.requires_grad for t in _tensors(args, kwargs)):
+        session.warn_once(func, "compares an input-dependent tensor; a mask or selection made "
+                                "from it (torch.where, masked_fill, a product with it) is taken "
+                                "as fixed, the reference's own")
+    return result
+
+
+_REDUCTION_NAMES = frozenset("sum nansum mean nanmean cumsum".split())
+
+
+def _reduction(session, func, args, kwargs):
+    """A linear reduction; over the batch axis it mixes examples with references."""
+    x = args[0] if args else kwargs.get("input")
+    if _varies(x) and x.ndim:
+        dim = _argument(args, kwargs, 1, "dim", None)
+        dims = () if dim is None else (dim,) if isinstance(dim, int) else tuple(dim)
+        batch = session.find_batch_axis(x)
+        if (not dims and getattr(func, "__name__", "") != "cumsum") or \
+                any(d % x.ndim == batch for d in dims if isinstance(d, int)):
+            session.warn_once(func, "reduces over the batch axis, which mixes every example "
+                                    "with the references of the batch")
+    return func(*args, **kwargs)
+
+
 # -- decompositions ----------------------------------------------------------------------------
 
 
@@ -418,19 +452,20 @@ add_ __add__ __radd__ __iadd__ sub sub_ __sub__ __rsub__ __isub__ rsub subtract 
 negative pos __pos__ cat concat concatenate stack hstack vstack dstack reshape view view_as
 reshape_as flatten unflatten permute transpose t swapaxes swapdims movedim moveaxis squeeze
 unsqueeze expand expand_as broadcast_to repeat repeat_interleave tile contiguous narrow __getitem__
-__setitem__ select index_select gather take_along_dim sum nansum mean cumsum pad avg_pool1d
+__setitem__ select index_select gather take_along_dim pad avg_pool1d
 avg_pool2d avg_pool3d adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d batch_norm
 dropout dropout1d dropout2d dropout3d alpha_dropout feature_alpha_dropout chunk split tensor_split
 unbind to float double half bfloat16 type type_as clone flip fliplr flipud roll interpolate
 upsample pixel_shuffle pixel_unshuffle channel_shuffle diagonal diag tril triu unfold fold real
 copy_ zero_ fill_ masked_fill masked_fill_ where identity __iter__ sum_to_size trace align_to
 refine_names rename detach __get__ __len__ dim size numel stride storage_offset is_contiguous
-element_size data_ptr __format__ __repr__ __bool__ __index__ __int__ __float__ __eq__ __ne__ __lt__
-__le__ __gt__ __ge__ eq ne lt le gt ge isfinite isnan isinf isclose allclose equal any all argmax
+element_size data_ptr __format__ __repr__ __bool__ __index__ __int__ __float__ isfinite isnan isinf
+allclose equal any all argmax
 argmin argsort sort_indices zeros_like ones_like empty_like full_like new_zeros new_ones new_empty
 new_full new_tensor cpu cuda numpy tolist item requires_grad_ __contains__ __hash__ __reduce_ex__
 __deepcopy__ dtype device shape ndim data_ptr get_device is_floating_point is_complex movedim_
-unfold_copy as_strided diff cummax_indices einsum_linear tensor_split mT mH T H
+unfold_copy as_strided diff tensor_split mT mH T H _pack_padded_sequence
+_pad_packed_sequence
 """.split())
 
 _PRODUCT_SUMS = ("addmm", "baddbmm", "addbmm", "addmv", "addmm_", "baddbmm_", "addbmm_",
@@ -470,6 +505,10 @@ def _build_handlers() -> dict[Any, Handler]:
 def _classify(func: Any) -> Handler:
     """The handler of a function not in the table built at import, found by its name."""
     name = getattr(func, "__name__", "")
+    if name in _COMPARISON_NAMES:
+        return _comparison
+    if name in _REDUCTION_NAMES:
+        return _reduction
     if name in _LINEAR_NAMES:
         return _plain
     if name in _PRODUCT_NAMES:
@@ -498,4 +537,4 @@ def is_known_linear(func: Any) -> bool:
     -------
     bool
     """
-    return handler_for(func) is _plain
+    return handler_for(func) in (_plain, _reduction)

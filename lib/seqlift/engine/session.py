@@ -137,12 +137,10 @@ class Session:
         sequence-first ``(length, batch, features)`` layout; that axis is then the only one
         whose size is a multiple of the joint batch.
         """
+        found = self.find_batch_axis(tensor)
+        if found == 0 or (movable and found is not None):
+            return found
         layout = self.layout
-        if tensor.ndim and layout.holds(tensor.shape[0]):
-            return 0
-        others = [d for d in range(1, tensor.ndim) if layout.holds(tensor.shape[d])]
-        if movable and len(others) == 1:
-            return others[0]
         raise ExplanationError(
             f"{self.describe(op)}: cannot find the batch axis of an activation of shape "
             f"{tuple(tensor.shape)} in a batch of {layout.n_examples} example(s) and "
@@ -150,6 +148,14 @@ class Session:
             "needs non-linear operations to keep the batch axis first (element-wise ones may "
             "have it elsewhere, if no other axis is a multiple of the batch)."
         )
+
+    def find_batch_axis(self, tensor: torch.Tensor) -> int | None:
+        """The batch axis as :meth:`batch_axis` finds it for element-wise operations, or None."""
+        layout = self.layout
+        if tensor.ndim and layout.holds(tensor.shape[0]):
+            return 0
+        others = [d for d in range(1, tensor.ndim) if layout.holds(tensor.shape[d])]
+        return others[0] if len(others) == 1 else None
 
     def connect(self, op: Any, rule_op: Any, rule: Callable, forward: Callable,
                 x: torch.Tensor, output: Any, secant: Secant | None = None) -> Any:
@@ -270,17 +276,21 @@ class Session:
         flat, _ = tree_flatten(result)
         if not any(isinstance(t, torch.Tensor) and t.requires_grad for t in flat):
             return
+        self.warn_once(func, "depends on the input but has no DeepLIFT rule and is not known to "
+                             "be linear; seqlift treats it as linear (its plain gradient)")
+
+    def warn_once(self, func: Any, problem: str) -> None:
+        """Warn once per function and module that attributions may not sum to delta, and why."""
         if self.frames and self.frames[-1][0] in self.reported:
             return  # the layer was named before the run
-        key = (func, self.where())
+        key = (func, self.where(), problem)
         if key in self.reported:
             return
         self.reported.add(key)
         warnings.warn(
-            f"{function_name(func)} called in module {self.where()} depends on the "
-            "input but has no DeepLIFT rule and is not known to be linear; seqlift treats it as "
-            "linear (its plain gradient), so attributions may not sum to delta. Register a rule "
-            "for the enclosing module with additional_nonlinear_ops.",
+            f"{function_name(func)} called in module {self.where()} {problem}, so attributions "
+            "may not sum to delta. Register a rule for the enclosing module with "
+            "additional_nonlinear_ops.",
             RuntimeWarning,
             stacklevel=2,
         )
