@@ -75,12 +75,18 @@ def environment_lines(threads: int, device: str) -> list[str]:
 
 
 def seqlift_line() -> str:
-    """Which seqlift engine ran: its path and a hash of engine.py (the tree changes under us)."""
+    """Which seqlift engine ran: its folder and one hash of its engine and rules packages.
+
+    The tree changes under us while benchmarks run, so the line says which code was timed.
+    """
     import seqlift.engine
 
-    path = Path(seqlift.engine.__file__)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    return f"seqlift engine: {path} (sha256 {digest})"
+    package = Path(seqlift.engine.__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted([*package.glob("engine/*.py"), *package.glob("rules/*.py")]):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return f"seqlift engine: {package} (engine/ and rules/ sha256 {digest.hexdigest()[:12]})"
 
 
 def peak_rss_mib() -> float:

@@ -45,7 +45,7 @@ IMPLEMENTATIONS = ("seqlift", "tangermeme", "captum", "floor")
 
 # Beluga costs about 0.5 s per pair on 2 cores for each implementation, so its default is smaller
 # than the issue's 8 x 20; pass --n-seqs 8 --n-refs 20 for the full case.
-DEFAULT_SIZES = {"beluga": (2, 20), "bpnet": (8, 20), "small": (8, 20)}
+DEFAULT_SIZES = {"beluga": (2, 20), "bpnet": (8, 20), "small": (8, 20), "transformer": (8, 20)}
 
 
 @dataclass
@@ -68,6 +68,26 @@ class Result:
     peak_gpu_mib: float = 0.0
 
 
+class SmallTransformer(nn.Module):
+    """A convolutional stem and a 2-layer ``nn.TransformerEncoder`` over 1000 bp, 3 outputs.
+
+    ``Conv1d(4 -> 64, 15) ReLU MaxPool1d(4)`` gives 250 tokens of width 64, then two encoder
+    layers (4 heads, feed-forward 128, batch first), a mean over tokens and ``Linear(64 -> 3)``.
+    """
+
+    def __init__(self, width: int = 64, n_outputs: int = 3) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv1d(4, width, 15, padding=7), nn.ReLU(), nn.MaxPool1d(4))
+        layer = nn.TransformerEncoderLayer(width, nhead=4, dim_feedforward=2 * width,
+                                           batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
+        self.head = nn.Linear(width, n_outputs)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        tokens = self.stem(X).transpose(1, 2)
+        return self.head(self.encoder(tokens).mean(dim=1))
+
+
 def build_case(name: str, n_targets: int) -> Case:
     """The model called ``name`` with seeded random weights, in eval mode.
 
@@ -75,7 +95,8 @@ def build_case(name: str, n_targets: int) -> Case:
     ----------
     name : str
         ``beluga`` (DeepSEA-Beluga, 2000 bp, target 267), ``bpnet`` (bpnet-style count head,
-        2114 bp, 64 filters, 8 dilated layers) or ``small`` (SmallCNN, 101 bp).
+        2114 bp, 64 filters, 8 dilated layers), ``small`` (SmallCNN, 101 bp) or
+        ``transformer`` (:class:`SmallTransformer`, 1000 bp).
     n_targets : int
         1 or 3 targets to explain.
     """
@@ -90,6 +111,10 @@ def build_case(name: str, n_targets: int) -> Case:
         length, targets = 2114, list(range(n_targets))
     elif name == "small":
         model, length = SmallCNN(n_outputs=3, sequence_length=101, seed=0), 101
+        targets = [0, 1, 2][:n_targets]
+    elif name == "transformer":
+        torch.manual_seed(0)
+        model, length = SmallTransformer(), 1000
         targets = [0, 1, 2][:n_targets]
     else:
         raise ValueError(f"unknown model {name!r}")
@@ -377,7 +402,8 @@ def profile_seqlift(args: argparse.Namespace, model_name: str) -> None:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=["beluga", "bpnet", "small", "all"], default="all")
+    parser.add_argument("--model", choices=["beluga", "bpnet", "small", "transformer", "all"],
+                        default="all")
     parser.add_argument("--batch-size", type=int, default=32, help="pairs per pass (default 32)")
     parser.add_argument("--seqlift-batch-size", type=int, default=None,
                         help="seqlift's (and the floor's) pairs per pass, if not --batch-size; "

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from zoo_models import ZOO_BY_NAME, make_references, random_onehot
+from engine_helpers import make_references, random_onehot
+from zoo.models import ZOO_BY_NAME
 
 from seqlift.engine import deep_lift_shap, explain
 from seqlift.zoo import SmallCNN

@@ -1,99 +1,114 @@
-"""The engine on the zoo's full-size architectures: Beluga, a bpnet-style network, SmallCNN.
+"""The engine on the zoo's full-size architectures (Beluga, a bpnet-style network, SmallCNN), on
+both CPU paths: the numba kernel and the torch formulation that CUDA runs give bitwise the same
+explanation, which sums to delta and agrees with tangermeme and, where Captum is right, Captum.
 
-Inputs are kept to one or two sequences and two references so this runs in CI on two cores.
+Inputs are kept to one or two sequences and two references (``zoo.models.LARGE``) so this runs
+in CI on two cores.
 """
 
 from __future__ import annotations
 
 import functools
-import warnings
 
 import pytest
 import torch
-from zoo_models import (
+from engine_helpers import FORMULATIONS, assert_bitwise_equal, engine_explain, standard_inputs
+from zoo.models import LARGE_BY_NAME
+from zoo.oracles import (
     captum_deeplift,
     delta_tolerance,
-    engine_explain,
     independent_deltas,
     relative_difference,
-    standard_inputs,
     tangermeme_hypothetical,
 )
 
-from seqlift.zoo import Beluga, BPNetStyle, CountWrapper, SmallCNN
+from seqlift.zoo import Beluga, BPNetStyle, CountWrapper
 
-# name -> (factory, length, n_examples, targets, Captum expectation)
-MODELS = {
-    "small_cnn": (lambda: SmallCNN(seed=0).eval(), 101, 2, [0, 1, 2], "broken"),
-    "bpnet_style_counts": (lambda: CountWrapper(BPNetStyle(seed=0)).eval(), 2114, 2, [0],
-                           "match"),
-    "beluga": (lambda: Beluga(seed=0).eval(), 2000, 1, [0, 1000], "broken"),
-}
+NAMES = list(LARGE_BY_NAME)
+DTYPES = pytest.mark.parametrize("dtype", [torch.float32, torch.float64],
+                                 ids=["float32", "float64"])
+ON_BOTH_PATHS = pytest.mark.parametrize("formulation", FORMULATIONS)
 
 
 @functools.cache
-def _inputs(name: str):
-    _, length, n, _, _ = MODELS[name]
-    return standard_inputs(length=length, n=n, k=2, seed=5)
+def _inputs(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    entry = LARGE_BY_NAME[name]
+    return standard_inputs(length=entry.length, n=entry.n_examples, k=2, seed=5)
 
 
 @functools.cache
-def _model(name: str, dtype: torch.dtype):
-    return MODELS[name][0]().to(dtype)
+def _model(name: str, dtype: torch.dtype) -> torch.nn.Module:
+    return LARGE_BY_NAME[name].build().to(dtype)
 
 
 @functools.cache
-def _explained(name: str, dtype: torch.dtype):
+def _explained(name: str, dtype: torch.dtype, formulation: str):
     X, references = _inputs(name)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        return engine_explain(_model(name, dtype), X.to(dtype), references.to(dtype),
-                              MODELS[name][3], dtype)
+    return engine_explain(_model(name, dtype), X, references, LARGE_BY_NAME[name].targets, dtype,
+                          formulation=formulation, keep_multipliers=True)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("name", list(MODELS))
-def test_attributions_sum_to_delta(name, dtype):
+@functools.cache
+def _tangermeme(name: str, target: int) -> torch.Tensor:
     X, references = _inputs(name)
-    explanation = _explained(name, dtype)
+    return tangermeme_hypothetical(_model(name, torch.float32), X, references, target)
+
+
+@ON_BOTH_PATHS
+@DTYPES
+@pytest.mark.parametrize("name", NAMES)
+def test_attributions_sum_to_delta(name, dtype, formulation):
+    X, references = _inputs(name)
+    explanation = _explained(name, dtype, formulation)
     output_difference = explanation.example_predictions.unsqueeze(-1) - (
         explanation.reference_predictions
     )
     tolerance = delta_tolerance(output_difference, dtype)
     assert (explanation.deltas.abs() <= tolerance).all(), explanation.deltas.abs().max()
     summed = independent_deltas(_model(name, dtype), X.to(dtype), references.to(dtype),
-                                explanation, MODELS[name][3])
+                                explanation, LARGE_BY_NAME[name].targets)
     assert (summed.abs() <= tolerance.sum(dim=-1)).all(), summed.abs().max()
     assert output_difference.abs().max() > 1e-3
 
 
-@pytest.mark.parametrize("name", list(MODELS))
-def test_matches_tangermeme(name):
+@DTYPES
+@pytest.mark.parametrize("name", NAMES)
+def test_kernel_and_torch_formulation_are_bitwise_equal(name, dtype):
+    assert_bitwise_equal(_explained(name, dtype, "kernel"), _explained(name, dtype, "torch"))
+
+
+@ON_BOTH_PATHS
+@pytest.mark.parametrize("name", NAMES)
+def test_matches_tangermeme(name, formulation):
+    explanation = _explained(name, torch.float32, formulation)
+    for index, target in enumerate(LARGE_BY_NAME[name].targets):
+        ours = explanation.hypothetical_sum[index] / _inputs(name)[1].shape[1]
+        assert relative_difference(ours, _tangermeme(name, target)) <= 1e-5
+
+
+@functools.cache
+def _captum(name: str, target: int, first_pair_only: bool):
     X, references = _inputs(name)
-    explanation = _explained(name, torch.float32)
-    for index, target in enumerate(MODELS[name][3]):
-        theirs = tangermeme_hypothetical(_model(name, torch.float32), X, references, target)
-        ours = explanation.hypothetical_sum[index] / references.shape[1]
-        assert relative_difference(ours, theirs) <= 1e-5
+    if first_pair_only:
+        X, references = X[:1], references[:1, :1]
+    return captum_deeplift(_model(name, torch.float64), X.double(), references.double(), target)
 
 
-def test_matches_captum_on_bpnet_style_counts():
-    X, references = _inputs("bpnet_style_counts")
-    theirs = captum_deeplift(_model("bpnet_style_counts", torch.float64), X.double(),
-                             references.double(), 0)
+@ON_BOTH_PATHS
+def test_matches_captum_on_bpnet_style_counts(formulation):
+    theirs = _captum("bpnet_style_counts", 0, first_pair_only=False)
     assert theirs.deltas.abs().max() < 1e-10
-    ours = _explained("bpnet_style_counts", torch.float64).hypothetical_sum[0] / 2
+    explanation = _explained("bpnet_style_counts", torch.float64, formulation)
+    ours = explanation.hypothetical_sum[0] / _inputs("bpnet_style_counts")[1].shape[1]
     assert relative_difference(ours, theirs.hypothetical_mean) <= 1e-5
 
 
+@ON_BOTH_PATHS
 @pytest.mark.parametrize("name", ["small_cnn", "beluga"])
-def test_sums_to_delta_where_captum_does_not(name):
+def test_sums_to_delta_where_captum_does_not(name, formulation):
     # Beluga: ReLU -> Dropout -> MaxPool; SmallCNN: ReLU -> overlapping MaxPool.
-    X, references = _inputs(name)
-    target = MODELS[name][3][0]
-    theirs = captum_deeplift(_model(name, torch.float64), X[:1].double(),
-                             references[:1, :1].double(), target)
-    explanation = _explained(name, torch.float64)
+    theirs = _captum(name, LARGE_BY_NAME[name].targets[0], first_pair_only=True)
+    explanation = _explained(name, torch.float64, formulation)
     output_difference = (explanation.example_predictions[0, 0]
                          - explanation.reference_predictions[0, 0, 0])
     assert theirs.deltas.abs().max() > 1e-2 * output_difference.abs()

@@ -6,16 +6,9 @@ import warnings
 
 import pytest
 import torch
-from zoo_models import (
-    Exp,
-    FunctionalNet,
-    ModuleNet,
-    ScaledExp,
-    UnknownLayerNet,
-    independent_deltas,
-    make_references,
-    random_onehot,
-)
+from engine_helpers import make_references, random_onehot
+from zoo.models import ZOO_BY_NAME, Exp, FunctionalNet, ModuleNet, ScaledExp, UnknownLayerNet
+from zoo.oracles import independent_deltas
 
 from seqlift import rules
 from seqlift.engine import explain
@@ -52,8 +45,6 @@ def test_layer_without_rule_is_named_in_a_warning(inputs):
 
 def test_linear_layers_raise_no_warning(inputs):
     X, references = inputs
-    from zoo_models import ZOO_BY_NAME
-
     model = ZOO_BY_NAME["batchnorm_dropout_eval"].build().double()
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -6,8 +6,9 @@ import warnings
 
 import pytest
 import torch
+from engine_helpers import make_references, random_onehot
 from torch import nn
-from zoo_models import LENGTH, NormDropoutNet, make_references, random_onehot
+from zoo.models import LENGTH, NormDropoutNet
 
 from seqlift.engine import deep_lift_shap, explain
 

@@ -6,28 +6,50 @@ of the function at the example ``x`` is used instead.
 
 The engine computes these multipliers once, in the forward pass, for all pairs of a batch
 (:func:`pair_multipliers`), so its backward pass through an element-wise function is one product.
-On the CPU a fused numba kernel does it in one pass over the activation, with the same float
-operations in the same order as the torch formulation (two subtractions and a division), so the
-two give bitwise the same results; CUDA tensors take the torch formulation.
-:func:`torch_formulation` makes the CPU take it too, which is how the tests cover the GPU's path.
+There are two formulations of that computation, which give bitwise the same multipliers:
+
+``"kernel"`` (the CPU's default)
+    A numba kernel that makes one pass over the activation, with the same float operations in
+    the same order as the torch formulation (two subtractions and a division, the threshold
+    compared in the activation's dtype). It runs on ``torch.get_num_threads()`` threads when the
+    activation is large, and takes the derivative only when some ``|Δx|`` is below the threshold.
+``"torch"`` (always on CUDA, and for dtypes other than float32 and float64)
+    The same arithmetic as torch operations.
+
+Choosing the formulation
+------------------------
+CUDA tensors always take the torch formulation. On the CPU, the environment variable
+``SEQLIFT_RESCALE`` (read once, when this module is imported) chooses the default:
+``SEQLIFT_RESCALE=torch`` runs the GPU's formulation on the CPU, which is how CI covers the
+GPU's code path without a GPU; ``SEQLIFT_RESCALE=kernel`` (or unset) is the default. Any other
+value raises ``ValueError`` at import. In code, :func:`formulation` (``with
+formulation("torch"): ...``) or :func:`torch_formulation` choose it for a block, and
+:func:`current_formulation` says which one is in effect.
+
+Compiled kernels are cached on disk by numba (see :mod:`seqlift._numba` for where), so only the
+first process of an installation compiles them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 
 import numba
 import numpy as np
 import torch
 
-from .._numba import LAUNCH_LOCK, prefer_forksafe_threads
+from .._numba import run_on_threads
 from .call import OpCall, pair_views
 from .gradient import gradient_at_example
 
 __all__ = [
+    "FORMULATIONS",
     "RESCALE_EPSILON",
     "RESCALE_EPSILON_FLOAT64",
+    "current_formulation",
+    "formulation",
     "pair_multipliers",
     "rescale",
     "rescale_epsilon",
@@ -72,25 +94,60 @@ def rescale(call: OpCall) -> torch.Tensor:
     return torch.where(near, gradient_at_example(call), secant)
 
 
-# -- where the multipliers are computed ------------------------------------------------------
+# -- which formulation computes the multipliers ----------------------------------------------
 
-_state = {"cpu_kernel": True}
+#: The formulations of the multipliers: the CPU kernel and the torch operations CUDA runs.
+FORMULATIONS = ("kernel", "torch")
+
+
+def _formulation_from_environment() -> str:
+    value = os.environ.get("SEQLIFT_RESCALE", "").strip().lower() or "kernel"
+    if value not in FORMULATIONS:
+        raise ValueError(
+            f"SEQLIFT_RESCALE={os.environ['SEQLIFT_RESCALE']!r}: expected one of "
+            f"{', '.join(FORMULATIONS)} (or unset, for the kernel)"
+        )
+    return value
+
+
+_state = {"formulation": _formulation_from_environment()}
+
+
+def current_formulation() -> str:
+    """The formulation CPU tensors take now: ``"kernel"`` or ``"torch"``."""
+    return _state["formulation"]
 
 
 @contextlib.contextmanager
-def torch_formulation() -> Iterator[None]:
-    """Compute rescale multipliers with the torch formulation on the CPU too (the GPU's path)."""
-    previous = _state["cpu_kernel"]
-    _state["cpu_kernel"] = False
+def formulation(name: str) -> Iterator[None]:
+    """Compute rescale multipliers of CPU tensors with the formulation ``name`` in a block.
+
+    Parameters
+    ----------
+    name : {"kernel", "torch"}
+        ``"torch"`` is the GPU's formulation; CUDA tensors take it whatever ``name`` is.
+    """
+    if name not in FORMULATIONS:
+        raise ValueError(f"formulation must be one of {', '.join(FORMULATIONS)}, got {name!r}")
+    previous = _state["formulation"]
+    _state["formulation"] = name
     try:
         yield
     finally:
-        _state["cpu_kernel"] = previous
+        _state["formulation"] = previous
+
+
+def torch_formulation() -> contextlib.AbstractContextManager[None]:
+    """Compute rescale multipliers with the torch formulation on the CPU too (the GPU's path)."""
+    return formulation("torch")
 
 
 def _takes_cpu_kernel(tensor: torch.Tensor) -> bool:
-    return (_state["cpu_kernel"] and tensor.device.type == "cpu"
+    return (_state["formulation"] == "kernel" and tensor.device.type == "cpu"
             and tensor.dtype in (torch.float32, torch.float64))
+
+
+# -- where the multipliers are computed ------------------------------------------------------
 
 
 def pair_multipliers(
@@ -131,6 +188,7 @@ def pair_multipliers(
     into = out.view(r_in.shape)
     delta_in = torch.sub(x_in, r_in)
     torch.sub(x_out, r_out, out=into).div_(delta_in)
+    # A Python float is compared in the tensor's dtype: float32(1e-6) is not below itself.
     near = delta_in.abs_() < rescale_epsilon(out.dtype)
     if bool(near.any()):
         slope = derivative().to(r_in.dtype).reshape(x_in.shape)
@@ -139,36 +197,47 @@ def pair_multipliers(
 
 # -- the CPU kernel ----------------------------------------------------------------------------
 
-# Below this many elements the kernel runs on the calling thread.
+# Below this many elements the kernel runs on the calling thread: handing rows to other threads
+# and waiting for them costs more than it saves.
 _PARALLEL_MIN_ELEMENTS = 1 << 16
 
 
-def _rescale_rows(example_in, reference_in, example_out, reference_out, derivative, epsilon,
-                  out, row):  # pragma: no cover - compiled
+@numba.njit(cache=True, nogil=True)
+def _secants(example_in, reference_in, example_out, reference_out, epsilon, out, near,
+             start, stop):  # pragma: no cover - compiled
+    """Rows ``start:stop`` of the ``E * c`` pairs: ``Δy / Δx`` where ``|Δx| >= epsilon``.
+
+    ``near[row]`` receives the number of elements of the row whose ``|Δx|`` is below
+    ``epsilon``; those elements of ``out`` are left for :func:`_derivatives_where_near`.
+    ``epsilon`` has the arrays' dtype, so the comparison is the torch formulation's.
+    """
     n_references = reference_in.shape[1]
-    example, reference = row // n_references, row % n_references
-    for j in range(reference_in.shape[2]):
-        delta_in = example_in[example, j] - reference_in[example, reference, j]
-        if abs(delta_in) < epsilon:
-            out[example, reference, j] = derivative[example, j]
-        else:
-            delta_out = example_out[example, j] - reference_out[example, reference, j]
-            out[example, reference, j] = delta_out / delta_in
-
-
-_rows = numba.njit(cache=True, nogil=True)(_rescale_rows)
+    for row in range(start, stop):
+        example = row // n_references
+        reference = row - example * n_references
+        count = 0
+        for j in range(reference_in.shape[2]):
+            delta_in = example_in[example, j] - reference_in[example, reference, j]
+            if abs(delta_in) < epsilon:
+                count += 1
+            else:
+                delta_out = example_out[example, j] - reference_out[example, reference, j]
+                out[example, reference, j] = delta_out / delta_in
+        near[row] = count
 
 
 @numba.njit(cache=True, nogil=True)
-def _serial(example_in, reference_in, example_out, reference_out, derivative, epsilon, out):
-    for row in range(reference_in.shape[0] * reference_in.shape[1]):  # pragma: no cover
-        _rows(example_in, reference_in, example_out, reference_out, derivative, epsilon, out, row)
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
-def _parallel(example_in, reference_in, example_out, reference_out, derivative, epsilon, out):
-    for row in numba.prange(reference_in.shape[0] * reference_in.shape[1]):  # pragma: no cover
-        _rows(example_in, reference_in, example_out, reference_out, derivative, epsilon, out, row)
+def _derivatives_where_near(example_in, reference_in, derivative, epsilon, out,
+                            rows):  # pragma: no cover - compiled
+    """The derivative at the example where ``|Δx| < epsilon``, in the given rows only."""
+    n_references = reference_in.shape[1]
+    for row in rows:
+        example = row // n_references
+        reference = row - example * n_references
+        for j in range(reference_in.shape[2]):
+            delta_in = example_in[example, j] - reference_in[example, reference, j]
+            if abs(delta_in) < epsilon:
+                out[example, reference, j] = derivative[example, j]
 
 
 def _as_array(tensor: torch.Tensor, shape: tuple[int, ...]) -> np.ndarray:
@@ -179,18 +248,28 @@ def _cpu_multipliers(n_examples, example_input, reference_input, example_output,
                      reference_output, derivative, out) -> None:
     inner = example_input.numel() // n_examples
     shape = (n_examples, reference_input.shape[0] // example_input.shape[0], inner)
-    arrays = (
-        _as_array(example_input, (n_examples, inner)),
-        _as_array(reference_input, shape),
-        _as_array(example_output, (n_examples, inner)),
-        _as_array(reference_output, shape),
-        _as_array(derivative().to(out.dtype), (n_examples, inner)),
-    )
+    example_in = _as_array(example_input, (n_examples, inner))
+    reference_in = _as_array(reference_input, shape)
+    example_out = _as_array(example_output, (n_examples, inner))
+    reference_out = _as_array(reference_output, shape)
     target = out.view(shape).numpy()
-    epsilon = rescale_epsilon(out.dtype)
-    if out.numel() < _PARALLEL_MIN_ELEMENTS:
-        _serial(*arrays, epsilon, target)
+    epsilon = target.dtype.type(rescale_epsilon(out.dtype))
+    n_rows = shape[0] * shape[1]
+    near = np.empty(n_rows, dtype=np.int64)
+
+    def secants(start: int, stop: int) -> None:
+        _secants(example_in, reference_in, example_out, reference_out, epsilon, target, near,
+                 start, stop)
+
+    n_threads = torch.get_num_threads() if out.numel() >= _PARALLEL_MIN_ELEMENTS else 1
+    run_on_threads(secants, n_rows, n_threads)
+    rows = np.flatnonzero(near)
+    if not rows.size:
         return
-    with LAUNCH_LOCK:
-        prefer_forksafe_threads()
-        _parallel(*arrays, epsilon, target)
+    slope = _as_array(derivative().to(out.dtype), (n_examples, inner))
+
+    def derivatives(start: int, stop: int) -> None:
+        _derivatives_where_near(example_in, reference_in, slope, epsilon, target,
+                                rows[start:stop])
+
+    run_on_threads(derivatives, rows.size, n_threads)
