@@ -1135,3 +1135,24 @@ def test_arguments_tangermeme_silently_accepts_are_refused(label, arguments):
     arguments = {"model": toy("small_deepsea"), "X": X_DLS, **SEEDED, **arguments}
     assert outcome(lambda: tm_deep_lift_shap(**arguments))[1] is None
     assert isinstance(outcome(lambda: deep_lift_shap(**arguments))[1], ValueError)
+
+
+@pytest.mark.parametrize("name", ["softmax_rows", "functional_ops"])
+def test_softmax_and_functional_non_linearities_get_exact_rules_where_tangermemes_differ(name):
+    from zoo_models import ZOO_BY_NAME, standard_inputs
+
+    model = ZOO_BY_NAME[name].build()
+    X, references = standard_inputs()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        theirs = tm_deep_lift_shap(model, X, references=references, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours, deltas = deep_lift_shap(model, X, references=references, device="cpu",
+                                      return_deltas=True)
+    assert deltas.abs().max() <= 1e-6
+    assert relative_difference(ours, theirs) > 1e-3
+    # tangermeme: its own softmax split (no convergence warning either); F.relu, torch.exp, ...
+    # are linear to it, and it says so.
+    treated_as_linear = any("treated as linear" in str(w.message) for w in caught)
+    assert treated_as_linear == (name == "functional_ops")
