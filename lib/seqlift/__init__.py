@@ -14,19 +14,27 @@ _EXPORTS = {
     "Explanation": "seqlift.engine",
     "dinucleotide_shuffle": "seqlift.references",
     "dinucleotide_shuffle_codes": "seqlift.references",
+    "example_seeds": "seqlift.references",
     "one_hot_encode": "seqlift.sequence",
     "characters": "seqlift.sequence",
+    "check_one_hot": "seqlift.sequence",
     "random_one_hot": "seqlift.sequence",
+    "sequence_to_codes": "seqlift.sequence",
     "substitute": "seqlift.sequence",
     "multisubstitute": "seqlift.sequence",
     "plot_logo": "seqlift.plot",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+# Submodules reachable as attributes without an import of their own (``seqlift.heads.Counts``).
+_SUBMODULES = ("heads",)
+
+__all__ = ["__version__", *_EXPORTS, *_SUBMODULES]
 
 
 def __getattr__(name: str):
-    # Lazy, so that `import seqlift` stays cheap (no matplotlib until a logo is drawn).
+    # Lazy, so that `import seqlift` stays cheap (no torch or matplotlib until they are used).
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
+    if name in _SUBMODULES:
+        return import_module(f"seqlift.{name}")
     raise AttributeError(f"module 'seqlift' has no attribute {name!r}")
