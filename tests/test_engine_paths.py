@@ -160,3 +160,28 @@ def test_a_difference_of_exactly_the_threshold_takes_the_secant_on_both_paths(dt
     multiplier_of_a = explanations["kernel"].multipliers[0, 0, 0, 0, 0]
     assert multiplier_of_a == (secant * z[0]).double()
     assert multiplier_of_a != (0.25 * z[0]).double()  # not the derivative sigmoid'(0)
+
+
+def test_first_call_does_not_wait_for_the_kernels_and_gives_the_same_bits():
+    # In a fresh process the kernels load on a background thread at the first call, which takes
+    # the torch formulation meanwhile; once they are loaded, the kernel gives the same bits.
+    code = """
+import torch
+from seqlift.engine import explain
+from seqlift.rules import rescaling
+from seqlift.zoo import SmallCNN
+from seqlift.sequence import random_one_hot
+model = SmallCNN(seed=0)
+X = random_one_hot((2, 4, 101), random_state=0).float()
+R = torch.stack([X.roll(s, -1) for s in (1, 2, 3)], 1)
+ready_before = rescaling._KERNELS_READY.is_set()
+first = explain(model, X, R, [0, 1])
+assert rescaling.wait_for_kernels(120)
+later = explain(model, X, R, [0, 1])
+same = all(torch.equal(a, b) for a, b in zip(
+    (first.hypothetical_sum, first.deltas), (later.hypothetical_sum, later.deltas)))
+print(ready_before, same)
+"""
+    completed = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                               text=True, env={**os.environ, "SEQLIFT_RESCALE": "kernel"})
+    assert completed.stdout.split() == ["False", "True"]

@@ -27,13 +27,17 @@ formulation("torch"): ...``) or :func:`torch_formulation` choose it for a block,
 :func:`current_formulation` says which one is in effect.
 
 Compiled kernels are cached on disk by numba (see :mod:`seqlift._numba` for where), so only the
-first process of an installation compiles them.
+first process of an installation compiles them. Loading them still costs a process about 0.6 s
+of numba start-up, so the kernels are loaded on a background thread when the first multipliers
+are asked for, and until they are ready the CPU takes the torch formulation, which gives the
+same bits: a job's first batch does not wait for numba (see ``benchmarks/startup.py``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 
 import numba
@@ -54,6 +58,7 @@ __all__ = [
     "rescale",
     "rescale_epsilon",
     "torch_formulation",
+    "wait_for_kernels",
 ]
 
 #: Below this |Δx| the secant Δy/Δx is unstable and the derivative at the example is used.
@@ -126,9 +131,12 @@ def formulation(name: str) -> Iterator[None]:
     ----------
     name : {"kernel", "torch"}
         ``"torch"`` is the GPU's formulation; CUDA tensors take it whatever ``name`` is.
+        ``"kernel"`` waits until the kernels are loaded, so that the block runs them.
     """
     if name not in FORMULATIONS:
         raise ValueError(f"formulation must be one of {', '.join(FORMULATIONS)}, got {name!r}")
+    if name == "kernel":
+        wait_for_kernels()  # asked for by name: the kernel from the first call on
     previous = _state["formulation"]
     _state["formulation"] = name
     try:
@@ -143,8 +151,56 @@ def torch_formulation() -> contextlib.AbstractContextManager[None]:
 
 
 def _takes_cpu_kernel(tensor: torch.Tensor) -> bool:
-    return (_state["formulation"] == "kernel" and tensor.device.type == "cpu"
-            and tensor.dtype in (torch.float32, torch.float64))
+    if not (_state["formulation"] == "kernel" and tensor.device.type == "cpu"
+            and tensor.dtype in (torch.float32, torch.float64)):
+        return False
+    if not _KERNELS_READY.is_set():
+        _start_loading_kernels()
+        return False  # the torch formulation meanwhile: the same bits
+    return True
+
+
+# -- loading the kernels without waiting for them ---------------------------------------------
+
+_KERNELS_READY = threading.Event()
+_LOADING = threading.Lock()
+_loader: list[threading.Thread] = []
+
+
+def _load_kernels() -> None:
+    """Call every kernel once per dtype on tiny arrays: numba loads (or compiles) them."""
+    try:
+        for dtype in (np.float32, np.float64):
+            flat, paired = np.zeros((1, 1), dtype), np.zeros((1, 1, 1), dtype)
+            near = np.zeros(1, dtype=np.int64)
+            _secants(flat, paired, flat, paired, dtype(1e-6), paired.copy(), near, 0, 1)
+            _derivatives_where_near(flat, paired, flat, dtype(1e-6), paired.copy(),
+                                    np.zeros(1, dtype=np.int64))
+    finally:
+        _KERNELS_READY.set()
+
+
+def _start_loading_kernels() -> None:
+    with _LOADING:
+        if not _loader:
+            thread = threading.Thread(target=_load_kernels, name="seqlift-kernels", daemon=True)
+            _loader.append(thread)
+            thread.start()
+
+
+def wait_for_kernels(timeout: float | None = None) -> bool:
+    """Load the CPU kernels now (if not yet) and wait until they are ready; True when they are."""
+    _start_loading_kernels()
+    return _KERNELS_READY.wait(timeout)
+
+
+def _before_fork() -> None:
+    # A child forked while numba loads would inherit its locks held; let the loading finish.
+    if _loader and not _KERNELS_READY.is_set():
+        _KERNELS_READY.wait(60)
+
+
+os.register_at_fork(before=_before_fork)
 
 
 # -- where the multipliers are computed ------------------------------------------------------
