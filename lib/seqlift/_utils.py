@@ -72,7 +72,12 @@ def nonfinite_rows(values: np.ndarray | torch.Tensor, axis: int = 0) -> list[int
     import numpy as np
 
     if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()
+        import torch
+
+        values = values.detach().cpu()
+        if values.dtype == torch.bfloat16:  # numpy has no bfloat16
+            values = values.float()
+        values = values.numpy()
     values = np.moveaxis(np.asarray(values), axis, 0)
     finite = np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
     return [int(i) for i in np.flatnonzero(~finite)]

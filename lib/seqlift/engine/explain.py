@@ -269,6 +269,11 @@ def explain(
     n = X.shape[0]
     if n == 0 or k == 0:
         raise ValueError(f"nothing to explain: {n} examples with {k} references each")
+    for i, extra in enumerate(args or ()):
+        if not isinstance(extra, torch.Tensor) or extra.ndim == 0 or extra.shape[0] != n:
+            shape = tuple(extra.shape) if isinstance(extra, torch.Tensor) else type(extra).__name__
+            raise ValueError(f"args[{i}] must be a tensor with one row per example ({n}), got "
+                             f"{shape}")
     device = _utils.resolve_device(device)
     dtype = _utils.model_dtype(model, dtype)
     module_rules = rules.build_module_rules(additional_nonlinear_ops)
