@@ -31,7 +31,10 @@ def _masked(x: torch.Tensor, r: torch.Tensor) -> torch.Tensor | None:
     return masked if bool(masked.any()) else None
 
 
-def lse_weights(x: torch.Tensor, r: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+def lse_weights(x: torch.Tensor, r: torch.Tensor, dim: int,
+                probabilities: tuple[torch.Tensor, torch.Tensor] | None = None,
+                masked: torch.Tensor | None | bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Weights ``w`` with ``sum(w) = 1`` and ``sum(w * Δx) = Δ logsumexp(x)``, per row.
 
     ``w`` is the mean of the two softmaxes plus the smallest correction along the centred
@@ -44,17 +47,24 @@ def lse_weights(x: torch.Tensor, r: torch.Tensor, dim: int) -> tuple[torch.Tenso
         Example and reference values, broadcast against each other.
     dim : int
         The axis of the rows.
+    probabilities : tuple of torch.Tensor, optional
+        ``(softmax(x), softmax(r))`` when the caller has them (the softmax rule's outputs).
+    masked : torch.Tensor or None, optional
+        Where both ends are ``-inf``, when the caller has looked (None: nowhere).
 
     Returns
     -------
     tuple of torch.Tensor
         ``w`` shaped like the pairs, and ``Δ logsumexp`` with ``dim`` kept.
     """
+    if masked is True:
+        masked = _masked(x, r)
     delta = x - r
     lse_x, lse_r = torch.logsumexp(x, dim, keepdim=True), torch.logsumexp(r, dim, keepdim=True)
     delta_lse = lse_x - lse_r
-    mean_prob = 0.5 * (torch.softmax(x, dim) + torch.softmax(r, dim))
-    masked = _masked(x, r)
+    p_x, p_r = probabilities if probabilities is not None else \
+        (torch.softmax(x, dim), torch.softmax(r, dim))
+    mean_prob = 0.5 * (p_x + p_r)
     if masked is None:
         centred = delta - delta.mean(dim, keepdim=True)
     else:
@@ -97,12 +107,13 @@ def softmax(call: OpCall) -> torch.Tensor:
     """
     dim = _softmax_dim(call.op, call.example_input.ndim)
     x, r = call.example_input, call.reference_input
-    weights, delta_lse = lse_weights(x, r, dim)
-    delta_z = (x - r) - delta_lse
+    y_x, y_r = call.example_output, call.reference_output
     masked = _masked(x, r)
+    weights, delta_lse = lse_weights(x, r, dim, (y_x, y_r), masked)
+    delta_z = (x - r) - delta_lse
     if masked is not None:
         delta_z = delta_z.masked_fill(masked, 0.0)
-    delta_y = call.example_output - call.reference_output
+    delta_y = y_x - y_r
     near = delta_z.abs() < rescale_epsilon(delta_z.dtype)
     exp_multiplier = torch.where(
         near, call.example_output, delta_y / delta_z.masked_fill(near, 1.0)
@@ -126,7 +137,7 @@ def log_softmax(call: OpCall) -> torch.Tensor:
     """
     dim = _softmax_dim(call.op, call.example_input.ndim)
     x, r = call.example_input, call.reference_input
-    weights, _ = lse_weights(x, r, dim)
-    grad = call.grad_output - weights * call.grad_output.sum(dim, keepdim=True)
     masked = _masked(x, r)
+    weights, _ = lse_weights(x, r, dim, masked=masked)
+    grad = call.grad_output - weights * call.grad_output.sum(dim, keepdim=True)
     return grad if masked is None else grad.masked_fill(masked, 0.0)
