@@ -163,3 +163,34 @@ def test_batch_size_does_not_change_attributions(name, build, length, targets):
                  for size in (1, 6))
     assert torch.allclose(one.hypothetical_sum, many.hypothetical_sum, rtol=1e-10, atol=1e-12)
     assert torch.allclose(one.deltas, many.deltas, rtol=0, atol=1e-12)
+
+
+def test_target_heads_give_every_head_from_one_forward_pass():
+    model = _bpnet(0)
+    X, _ = _inputs(3, BPNET_LENGTH, 1)
+    combined = heads.TargetHeads(model, [{"head": "profile"}, {"head": "counts"},
+                                         {"head": "output", "output": 0, "index": 7}])
+    calls = []
+    model.register_forward_hook(lambda *_: calls.append(1))
+    with torch.no_grad():
+        columns = combined(X)
+        assert len(calls) == 1
+        assert torch.equal(columns[:, 0], heads.ProfileContribution(model)(X)[:, 0])
+        assert torch.equal(columns[:, 1], heads.Counts(model)(X)[:, 0])
+        assert torch.equal(columns[:, 2], model(X)[0].flatten(1)[:, 7])
+
+
+def test_target_heads_explain_exactly_as_the_single_heads():
+    model = _bpnet(0).double()
+    X, references = _inputs(2, BPNET_LENGTH, 3, torch.float64)
+    combined = explain(heads.TargetHeads(model, [{"head": "profile"}, {"head": "counts"}]), X,
+                       references, [0, 1], device="cpu")
+    for column, head in enumerate((heads.ProfileContribution(model), heads.Counts(model))):
+        alone = explain(head, X, references, [0], device="cpu")
+        assert torch.allclose(combined.hypothetical_sum[column], alone.hypothetical_sum[0],
+                              rtol=1e-12, atol=1e-15)
+
+
+def test_an_unknown_head_is_refused_naming_the_heads():
+    with pytest.raises(ValueError, match=r"unknown head\(s\) \['profiles'\].*'counts'"):
+        heads.TargetHeads(_bpnet(0), [{"head": "profiles"}])

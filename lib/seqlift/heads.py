@@ -6,7 +6,9 @@ tensor. These wrappers select and reduce, without changing the model:
 
 - :class:`SelectOutput`: one element of a tuple (or dict) output;
 - :class:`Counts`: the total-count head, ``(batch, 1)``;
-- :class:`ProfileContribution`: the BPNet profile contribution, one number per example.
+- :class:`ProfileContribution`: the BPNet profile contribution, one number per example;
+- :class:`TargetHeads`: several of these from one forward pass, one column each (what the
+  workflow builds from its ``targets:`` when they name heads).
 
 Each wrapper passes extra positional arguments (a control track) on to the model, so
 ``deep_lift_shap(ProfileContribution(model), X, args=(X_ctl,))`` works as with bpnet-lite.
@@ -24,7 +26,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["Counts", "ProfileContribution", "SelectOutput", "profile_contribution"]
+__all__ = ["HEADS", "Counts", "ProfileContribution", "SelectOutput", "TargetHeads",
+           "profile_contribution"]
 
 
 def _select(outputs: Any, index: int | str) -> torch.Tensor:
@@ -131,3 +134,46 @@ class ProfileContribution(SelectOutput):
     def forward(self, X: torch.Tensor, *args: Any) -> torch.Tensor:
         """``(batch, 1)``: the profile contribution."""
         return profile_contribution(super().forward(X, *args))
+
+
+def _column(outputs: Any, head: str, output: int | str | None, index: int) -> torch.Tensor:
+    """One target's column ``(batch,)`` from a model's outputs."""
+    if head == "profile":
+        return profile_contribution(_select(outputs, 0 if output is None else output))[:, 0]
+    if head == "counts":
+        counts = _select(outputs, 1 if output is None else output)
+        return counts.reshape(counts.shape[0], -1)[:, index]
+    selected = _select(outputs, 0 if output is None else output)
+    return selected.reshape(selected.shape[0], -1)[:, index]
+
+
+#: The heads a target can name: ``output`` (a column of one output), ``counts`` and ``profile``.
+HEADS = ("output", "counts", "profile")
+
+
+class TargetHeads(nn.Module):
+    """Several targets of one model from one forward pass: ``(batch, n_targets)``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Returns a tensor, or a tuple/dict of tensors (``(profile, counts)`` for BPNet).
+    targets : sequence of dict
+        One per column: ``head`` (one of :data:`HEADS`, default ``"output"``), ``output`` (which
+        of the model's outputs; default 0, or 1 for ``counts``) and ``index`` (the column of
+        that output, flattened per example; default 0; not used by ``profile``).
+    """
+
+    def __init__(self, model: nn.Module, targets: list[dict]):
+        super().__init__()
+        self.model = model
+        self.targets = [(t.get("head", "output"), t.get("output"), int(t.get("index", 0)))
+                        for t in targets]
+        unknown = sorted({head for head, _, _ in self.targets} - set(HEADS))
+        if unknown:
+            raise ValueError(f"unknown head(s) {unknown}: a target's head is one of {HEADS}")
+
+    def forward(self, X: torch.Tensor, *args: Any) -> torch.Tensor:
+        """``(batch, n_targets)``."""
+        outputs = self.model(X, *args)
+        return torch.stack([_column(outputs, *target) for target in self.targets], dim=1)
