@@ -194,3 +194,35 @@ def test_target_heads_explain_exactly_as_the_single_heads():
 def test_an_unknown_head_is_refused_naming_the_heads():
     with pytest.raises(ValueError, match=r"unknown head\(s\) \['profiles'\].*'counts'"):
         heads.TargetHeads(_bpnet(0), [{"head": "profiles"}])
+
+
+@pytest.mark.slow
+def test_borzoi_attributions_sum_to_delta_with_no_rule_warning():
+    # borzoi-pytorch casts to float32 before its heads whatever the model's dtype, so only
+    # float32 is checked; its whole tower (separable convolutions, attention with relative
+    # positions, the U-net's upsampling) is explained as it is written.
+    borzoi = pytest.importorskip("borzoi_pytorch")
+    from borzoi_pytorch.config_borzoi import BorzoiConfig
+
+    class BorzoiTracks(nn.Module):
+        """The first four human tracks' mean over bins, ``(batch, 4)``."""
+
+        def __init__(self):
+            super().__init__()
+            config = BorzoiConfig(dim=64, depth=1, heads=2, attn_dim_key=16, attn_dim_value=32,
+                                  return_center_bins_only=True, bins_to_return=64,
+                                  dropout_rate=0.0, attn_dropout=0.0, pos_dropout=0.0)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                self.borzoi = seeded_init(borzoi.Borzoi(config), 0)
+
+        def forward(self, X):
+            return self.borzoi(X)[:, :4].mean(dim=-1)
+
+    model = BorzoiTracks().eval()
+    X, references = _inputs(2, 8192, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        explanation = explain(model, X, references, [0, 3], batch_size=4, device="cpu",
+                              keep_multipliers=True)
+    assert _summation_error(model, X, references, [0, 3], explanation) <= 1e-4
