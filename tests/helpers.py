@@ -65,7 +65,7 @@ TINY_CONFIG = {
 def write_genome(path: Path, lengths: dict[str, int], seed: int = 0) -> dict[str, str]:
     """A random FASTA with 60-base lines; returns the sequences by name."""
     rng = np.random.default_rng(seed)
-    sequences = {chrom: "".join(rng.choice(list("ACGT"), length)) for chrom, length in lengths.items()}
+    sequences = {chrom: "".join(rng.choice(list("ACGT"), n)) for chrom, n in lengths.items()}
     with open(path, "w") as handle:
         for chrom, sequence in sequences.items():
             lines = [sequence[i : i + 60] for i in range(0, len(sequence), 60)]
@@ -156,7 +156,9 @@ def random_onehot(rng: np.random.Generator, n: int, length: int) -> np.ndarray:
     return onehot
 
 
-def region_store(n: int = 7, width: int = WIDTH, numbers=None, seed: int = 0) -> storage.RegionStore:
+def region_store(
+    n: int = 7, width: int = WIDTH, numbers=None, seed: int = 0
+) -> storage.RegionStore:
     """``n`` random regions of ``width`` bp, numbered ``5, 7, 9, ...`` unless ``numbers``."""
     numbers = np.arange(n) * 2 + 5 if numbers is None else np.asarray(numbers)
     return storage.RegionStore(
@@ -188,14 +190,17 @@ def write_attributions_store(
     """
     n_regions = onehot.shape[0]
     group = zarr.open_group(str(path), mode="w")
-    group.create_array("onehot", data=np.asarray(onehot, dtype=np.uint8), chunks=(3, 4, onehot.shape[2]))
+    onehot = np.asarray(onehot, dtype=np.uint8)
+    group.create_array("onehot", data=onehot, chunks=(3, 4, onehot.shape[2]))
     for name, values in hypothetical.items():
         group.create_array(f"hypothetical/{name}", data=np.asarray(values, dtype=np.float32))
         delta = (deltas or {}).get(name, np.zeros((n_regions, n_references)))
         group.create_array(f"deltas/{name}", data=np.asarray(delta, dtype=np.float32))
         example = (example_predictions or {}).get(name, np.zeros(n_regions))
         reference = (reference_means or {}).get(name, np.zeros(n_regions))
-        group.create_array(f"predictions/{name}/example", data=np.asarray(example, dtype=np.float32))
+        group.create_array(
+            f"predictions/{name}/example", data=np.asarray(example, dtype=np.float32)
+        )
         group.create_array(
             f"predictions/{name}/reference_mean", data=np.asarray(reference, dtype=np.float32)
         )

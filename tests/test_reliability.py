@@ -147,8 +147,8 @@ def test_weights_with_other_key_names_list_the_missing_and_unexpected_keys():
         load_model(config)
     message = str(error.value)
     assert "two_layer_renamed_keys.pt' does not match the architecture TwoLayer" in message
-    assert "missing keys ['linear.weight', 'linear.bias']" in message
-    assert "unexpected keys ['head.weight', 'head.bias']" in message
+    assert "missing keys linear.weight, linear.bias;" in message
+    assert "unexpected keys head.weight, head.bias." in message
     assert "Check model.kwargs" in message
 
 

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from seqlift._utils import listing
 from seqlift.errors import InputError
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ def _import_class_from_file(path: Path, class_name: str | None) -> Any:
     if not hasattr(module, class_name):
         names = sorted(n for n in vars(module) if not n.startswith("_"))
         raise InputError(
-            f"model.file {str(path)!r} defines no {class_name!r}; it defines: {', '.join(names)}"
+            f"model.file {str(path)!r} defines no {class_name!r}; it defines: {listing(names)}"
         )
     return getattr(module, class_name)
 
@@ -211,9 +212,9 @@ def _load_state_dict(
     if missing or unexpected:
         raise InputError(
             f"model.weights {str(path)!r} does not match the architecture "
-            f"{type(model).__name__}: missing keys {missing or 'none'}; "
-            f"unexpected keys {unexpected or 'none'}. Check model.kwargs and that the weights "
-            "were saved from this architecture"
+            f"{type(model).__name__}: missing keys {listing(missing) or 'none'}; "
+            f"unexpected keys {listing(unexpected) or 'none'}. Check model.kwargs and that the "
+            "weights were saved from this architecture"
         )
     mismatched = [
         f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
@@ -223,7 +224,7 @@ def _load_state_dict(
     if mismatched:
         raise InputError(
             f"model.weights {str(path)!r} does not match the architecture "
-            f"{type(model).__name__}: shapes differ for {'; '.join(mismatched)}. "
+            f"{type(model).__name__}: shapes differ for {listing(mismatched, separator='; ')}. "
             "Check model.kwargs (layer sizes) against the trained model"
         )
     model.load_state_dict(state_dict, strict=True)

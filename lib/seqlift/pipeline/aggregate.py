@@ -112,7 +112,8 @@ def _parts(
     boundaries, so that memory holds one piece of every reference block of one shard."""
     step = storage.REGIONS_PER_CHUNK
     for region_start, region_stop in sorted(by_shard):
-        blocks = [storage.open_shard(path) for _, path in sorted(by_shard[(region_start, region_stop)])]
+        in_reference_order = sorted(by_shard[(region_start, region_stop)])
+        blocks = [storage.open_shard(path) for _, path in in_reference_order]
         first_cut = (region_start // step + 1) * step
         cuts = sorted({region_start, region_stop, *range(first_cut, region_stop, step)})
         for first, last in zip(cuts[:-1], cuts[1:], strict=True):

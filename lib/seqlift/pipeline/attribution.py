@@ -183,9 +183,8 @@ def _non_finite_regions(
                 examples = torch.as_tensor(regions.onehot, dtype=torch.float32)
                 for start in range(0, last - first, per_batch):
                     stop = min(start + per_batch, last - first)
-                    joint = torch.cat(
-                        [examples[start:stop], references[start:stop].reshape(-1, *examples.shape[1:])]
-                    )
+                    pairs = references[start:stop].reshape(-1, *examples.shape[1:])
+                    joint = torch.cat([examples[start:stop], pairs])
                     outputs = model(joint.to(device=device, dtype=dtype))[:, list(target_indices)]
                     n = stop - start
                     # Row i of the joint batch is example i (i < n) or one of its references.

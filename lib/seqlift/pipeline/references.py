@@ -45,7 +45,9 @@ def _references_from_file(
         the keyword arguments of :func:`seqlift.pipeline.storage.write_reference_store`.
     """
     if not path.is_file():
-        raise InputError(f"references.file {str(path)!r} does not exist; fix the path in the config")
+        raise InputError(
+            f"references.file {str(path)!r} does not exist; fix the path in the config"
+        )
     from seqlift.sequence import onehot_to_codes
 
     try:
