@@ -57,6 +57,18 @@ TINY_CONFIG = {
 }
 """The tiny project's config (``config.yaml`` of :func:`write_tiny_project`)."""
 
+STAGE_CONFIG = {
+    "regions": "peaks.bed",
+    "genome": "genome.fa",
+    "width": WIDTH,
+    "model": TINY_MODEL,
+    "targets": [0, {"index": 1, "name": "second"}],
+    "references": {"method": "dinucleotide_shuffle", "n": N_REFERENCES, "seed": 3, "file": None},
+    "dtype": "float64",
+    "device": "cpu",
+}
+"""The attribution keys of a config, as the stages receive them (for library-level tests)."""
+
 
 # ---------------------------------------------------------------------------------------------
 # Input files
@@ -142,6 +154,28 @@ def job_logs(folder: Path, name: str = "tiny") -> str:
     """Every job log of a run, concatenated (rule and log names may change; the text may not)."""
     logs = sorted((results_of(folder, name) / "logs").rglob("*.log"))
     return "".join(path.read_text() for path in logs)
+
+
+def fail_chunk_writes_after(monkeypatch, n_writes: int) -> list:
+    """Make zarr's file writes of chunks (keys ``.../c/...``) fail with ENOSPC after ``n_writes``.
+
+    Returns the list of chunk paths written or attempted, which grows as zarr writes.
+    """
+    import errno
+
+    from zarr.storage import _local
+
+    put, chunk_writes = _local._put, []
+
+    def disk_full_after(path, *args, **kwargs):
+        if "/c/" in str(path):
+            chunk_writes.append(path)
+            if len(chunk_writes) > n_writes:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return put(path, *args, **kwargs)
+
+    monkeypatch.setattr(_local, "_put", disk_full_after)
+    return chunk_writes
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,22 +3,13 @@
 import gzip
 
 import pytest
-from helpers import TINY_MODEL, WIDTH
+from helpers import STAGE_CONFIG
 
 import seqlift
 from seqlift.errors import InputError
 from seqlift.pipeline import config
 
-CONFIG = {
-    "regions": "peaks.bed",
-    "genome": "genome.fa",
-    "width": WIDTH,
-    "model": TINY_MODEL,
-    "targets": [0, {"index": 1, "name": "second"}],
-    "references": {"method": "dinucleotide_shuffle", "n": 6, "seed": 3, "file": None},
-    "dtype": "float64",
-    "device": "cpu",
-}
+CONFIG = STAGE_CONFIG
 
 
 def test_normalize_targets_names_unnamed_outputs_by_index():

@@ -8,7 +8,6 @@ The model runs in float64 so that the convergence deltas, which are round-off by
 (about 1e-7 of f(x) in float32), can be compared between shard layouts to 1e-6 as well.
 """
 
-import errno
 import json
 import os
 
@@ -16,7 +15,16 @@ import numpy as np
 import pytest
 import torch
 import zarr
-from helpers import region_store, write_bed, write_genome
+from helpers import (
+    N_REFERENCES,
+    STAGE_CONFIG,
+    TINY_MODEL,
+    WIDTH,
+    fail_chunk_writes_after,
+    region_store,
+    write_bed,
+    write_genome,
+)
 
 import seqlift
 from seqlift._utils import LISTED
@@ -29,23 +37,9 @@ from seqlift.pipeline.regions import extract_regions_to_store
 from seqlift.references import dinucleotide_shuffle, region_seed
 from seqlift.zoo import SmallCNN
 
-WIDTH = 32
 N_REGIONS = 7
-N_REFERENCES = 6
-MODEL = {
-    "factory": "seqlift.zoo:SmallCNN",
-    "kwargs": {"n_outputs": 2, "sequence_length": WIDTH, "seed": 1},
-}
-CONFIG = {
-    "regions": "peaks.bed",
-    "genome": "genome.fa",
-    "width": WIDTH,
-    "model": MODEL,
-    "targets": [0, {"index": 1, "name": "second"}],
-    "references": {"method": "dinucleotide_shuffle", "n": N_REFERENCES, "seed": 3, "file": None},
-    "dtype": "float64",
-    "device": "cpu",
-}
+MODEL = TINY_MODEL
+CONFIG = STAGE_CONFIG
 
 
 def _run(stores, tmp_path, n_shards, n_blocks, config=CONFIG, folder="run"):
@@ -313,19 +307,8 @@ def test_shard_header_records_ranges_and_provenance(stores, tmp_path):
 
 
 def test_a_full_disk_gives_a_clear_error_and_no_shard_group(stores, tmp_path, monkeypatch):
-    from zarr.storage import _local
-
     regions, references = stores
-    put, chunk_writes = _local._put, []
-
-    def disk_full_at_the_second_chunk(path, *args, **kwargs):
-        if "/c/" in str(path):
-            chunk_writes.append(path)
-            if len(chunk_writes) > 4:  # four arrays per chunk
-                raise OSError(errno.ENOSPC, "No space left on device")
-        return put(path, *args, **kwargs)
-
-    monkeypatch.setattr(_local, "_put", disk_full_at_the_second_chunk)
+    chunk_writes = fail_chunk_writes_after(monkeypatch, 4)  # the first chunk's four arrays
     out = tmp_path / "shards" / "1-of-1" / "block_1-of-1.zarr"
     with pytest.raises(storage.StorageError, match=f"cannot write {out}: No space left on device; the disk"):
         attribution.run_attribution_shard(

@@ -10,7 +10,7 @@ import tempfile
 
 import numpy as np
 import pytest
-from helpers import region_store
+from helpers import fail_chunk_writes_after, region_store
 
 from seqlift.pipeline import storage
 
@@ -189,18 +189,7 @@ def test_an_interrupted_shard_writer_leaves_no_folder(tmp_path):
 
 
 def test_a_full_disk_while_a_shard_streams_leaves_no_folder(tmp_path, monkeypatch):
-    from zarr.storage import _local
-
-    put, chunk_writes = _local._put, []
-
-    def disk_full_at_the_second_chunk(path, *args, **kwargs):
-        if "/c/" in str(path):
-            chunk_writes.append(path)
-            if len(chunk_writes) > 4:  # four arrays per chunk
-                raise OSError(errno.ENOSPC, "No space left on device")
-        return put(path, *args, **kwargs)
-
-    monkeypatch.setattr(_local, "_put", disk_full_at_the_second_chunk)
+    chunk_writes = fail_chunk_writes_after(monkeypatch, 4)  # the first chunk's four arrays
     whole = _shard_arrays(np.random.default_rng(4))
     out = tmp_path / "shards" / "block_1-of-1.zarr"
     with pytest.raises(storage.StorageError, match=f"cannot write {out}: No space left on device; the disk"):

@@ -4,19 +4,17 @@ Rule ``workflow/rules/<stage>.smk``, script ``workflow/scripts/<stage>.py`` and 
 ``seqlift.pipeline.<stage>`` share one name; each script unpacks its job and calls one function
 of its module, so that everything the workflow computes can be reached and tested from Python:
 
-=============  =========================================  ====================================
-module         the rule's function                        writes
-=============  =========================================  ====================================
-config         (none: read when the Snakefile is parsed)  targets, config hash, shard counts
-regions        :func:`~.regions.extract_regions_to_store`  regions.bed, dropped_regions.tsv,
-                                                           regions.zarr
-references     :func:`~.references.make_references`        references.zarr
-attribution    :func:`~.attribution.run_attribution_shard`  shards/<i>-of-<n>/block_<j>-of-<m>.zarr
-aggregate      :func:`~.aggregate.aggregate_shards`        attributions.zarr
-qc             :func:`~.qc.run_qc`                         qc/
-plots          :func:`~.plots.draw_figures`                plots/
-exports        :func:`~.exports.write_exports`             exports/<target>/
-=============  =========================================  ====================================
+- :mod:`.config` -- no rule: read when the Snakefile is parsed (targets, the config keys that
+  make shards, their hash, the default shard count).
+- :mod:`.regions` -- :func:`~.regions.extract_regions_to_store`: ``regions.bed``,
+  ``dropped_regions.tsv``, ``regions.zarr``.
+- :mod:`.references` -- :func:`~.references.make_references`: ``references.zarr``.
+- :mod:`.attribution` -- :func:`~.attribution.run_attribution_shard`: one shard group
+  ``shards/<i>-of-<n>/block_<j>-of-<m>.zarr``.
+- :mod:`.aggregate` -- :func:`~.aggregate.aggregate_shards`: ``attributions.zarr``.
+- :mod:`.qc` -- :func:`~.qc.run_qc`: ``qc/``.
+- :mod:`.plots` -- :func:`~.plots.draw_figures`: ``plots/``.
+- :mod:`.exports` -- :func:`~.exports.write_exports`: ``exports/<target>/``.
 
 A new stage (``motifs``, say) adds ``workflow/rules/motifs.smk``, ``workflow/scripts/motifs.py``
 and ``seqlift/pipeline/motifs.py`` in the same pattern. :mod:`~seqlift.pipeline.storage` is not

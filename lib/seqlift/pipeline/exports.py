@@ -34,15 +34,7 @@ import numpy as np
 import pyBigWig
 import zarr
 
-from seqlift.pipeline.storage import (
-    RegionStore,
-    atomic_file,
-    iter_target_blocks,
-    open_store,
-    projected_scores,
-    read_region_table,
-    resolve_target,
-)
+from seqlift.pipeline import storage
 
 PathLike = str | os.PathLike
 
@@ -72,8 +64,8 @@ def export_tfmodisco(
     tuple[Path, Path]
         The paths of ``ohe.npz`` and ``attr.npz``.
     """
-    group = open_store(attributions_zarr)
-    name = resolve_target(group, target)
+    group = storage.open_store(attributions_zarr)
+    name = storage.resolve_target(group, target)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     shape = tuple(group["onehot"].shape)
@@ -82,13 +74,13 @@ def export_tfmodisco(
         ohe_path,
         shape,
         np.float32,
-        (onehot.astype(np.float32) for _, onehot, _ in iter_target_blocks(group, name)),
+        (onehot.astype(np.float32) for _, onehot, _ in storage.iter_target_blocks(group, name)),
     )
     _write_npz_blockwise(
         attr_path,
         shape,
         np.float32,
-        (hypothetical for _, _, hypothetical in iter_target_blocks(group, name)),
+        (hypothetical for _, _, hypothetical in storage.iter_target_blocks(group, name)),
     )
     logger.info("tfmodisco-lite inputs of %s, %s regions: %s, %s", name, shape[0], ohe_path, attr_path)
     return ohe_path, attr_path
@@ -101,15 +93,15 @@ def export_chrombpnet_h5(attributions_zarr: PathLike, target: str | int, path: P
     float32 hypothetical scores, ``projected_shap/seq`` float32 hypothetical x one-hot. This is the
     layout ``chrombpnet interpret`` writes and ``modisco motifs -i`` reads.
     """
-    group = open_store(attributions_zarr)
-    name = resolve_target(group, target)
+    group = storage.open_store(attributions_zarr)
+    name = storage.resolve_target(group, target)
     shape = tuple(group["onehot"].shape)
     path = Path(path)
-    with atomic_file(path) as temporary, h5py.File(temporary, "w") as h5:
+    with storage.atomic_file(path) as temporary, h5py.File(temporary, "w") as h5:
         raw = h5.create_dataset("raw/seq", shape=shape, dtype=np.int8)
         shap = h5.create_dataset("shap/seq", shape=shape, dtype=np.float32)
         projected = h5.create_dataset("projected_shap/seq", shape=shape, dtype=np.float32)
-        for first, onehot, hypothetical in iter_target_blocks(group, name):
+        for first, onehot, hypothetical in storage.iter_target_blocks(group, name):
             stop = first + onehot.shape[0]
             raw[first:stop] = onehot.astype(np.int8)
             shap[first:stop] = hypothetical
@@ -160,9 +152,9 @@ def export_bigwig(
         A FASTA ``.fai``, a ``chrom.sizes`` file or ``{chrom: size}``. The bigWig header lists the
         chromosomes in this order, and entries are written in it.
     """
-    group = open_store(attributions_zarr)
-    name = resolve_target(group, target)
-    regions = read_region_table(group)
+    group = storage.open_store(attributions_zarr)
+    name = storage.resolve_target(group, target)
+    regions = storage.read_region_table(group)
     sizes = read_chrom_sizes(chrom_sizes)
     _check_regions_fit(regions, sizes, length=group["onehot"].shape[2])
 
@@ -176,7 +168,7 @@ def export_bigwig(
     path.parent.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(dir=path.parent) as scratch,
-        atomic_file(path) as temporary,
+        storage.atomic_file(path) as temporary,
     ):
         # Regions are visited in genome order but stored in input order, so the projected scores
         # go to a disk-backed array once instead of re-reading zarr chunks per region.
@@ -200,12 +192,12 @@ def _projected_memmap(group: zarr.Group, target: str, scratch_path: Path) -> np.
     scores = np.lib.format.open_memmap(
         scratch_path, mode="w+", dtype=np.float32, shape=(n_regions, length)
     )
-    for first, onehot, hypothetical in iter_target_blocks(group, target):
-        scores[first : first + onehot.shape[0]] = projected_scores(hypothetical, onehot)
+    for first, onehot, hypothetical in storage.iter_target_blocks(group, target):
+        scores[first : first + onehot.shape[0]] = storage.projected_scores(hypothetical, onehot)
     return scores
 
 
-def _check_regions_fit(regions: RegionStore, sizes: dict[str, int], length: int) -> None:
+def _check_regions_fit(regions: storage.RegionStore, sizes: dict[str, int], length: int) -> None:
     for index in range(len(regions)):
         chrom = str(regions.chroms[index])
         width = int(regions.ends[index] - regions.starts[index])
@@ -226,7 +218,7 @@ def _check_regions_fit(regions: RegionStore, sizes: dict[str, int], length: int)
             )
 
 
-def _overlap_clusters(order: list[int], regions: RegionStore) -> Iterator[tuple[str, list[int]]]:
+def _overlap_clusters(order: list[int], regions: storage.RegionStore) -> Iterator[tuple[str, list[int]]]:
     """Split regions sorted by (chromosome, start) into runs whose union is one interval."""
     cluster: list[int] = []
     cluster_chrom, cluster_end = "", -1
@@ -244,7 +236,7 @@ def _overlap_clusters(order: list[int], regions: RegionStore) -> Iterator[tuple[
 
 
 def _resolve_cluster(
-    scores: np.ndarray, regions: RegionStore, members: list[int]
+    scores: np.ndarray, regions: storage.RegionStore, members: list[int]
 ) -> tuple[int, np.ndarray]:
     """Per-base values over a cluster's span by the nearest-centre rule."""
     span_start = int(min(regions.starts[index] for index in members))
@@ -277,7 +269,7 @@ def _write_npz_blockwise(
     }
     n_rows = 0
     with (
-        atomic_file(path) as temporary,
+        storage.atomic_file(path) as temporary,
         zipfile.ZipFile(temporary, mode="w", compression=zipfile.ZIP_STORED) as archive,
         archive.open("arr_0.npy", mode="w", force_zip64=True) as member,
     ):
