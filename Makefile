@@ -1,4 +1,8 @@
-# seqlift developer entry points. `make test` and `make demo` create .venv on first use.
+# seqlift developer entry points. Every target creates .venv on first use (the whole set-up).
+#   make test       the fast suite: everything but the end-to-end workflow runs (`slow`)
+#   make test-all   every test, with the 15 slowest listed (CI)
+#   make lint       ruff, snakefmt, snakemake --lint
+#   make demo       the workflow on the bundled demo, with its HTML report
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -6,7 +10,7 @@ BIN := $(VENV)/bin
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint install clean
+.PHONY: test test-all demo lint install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +22,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q --durations=15 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check lib tests workflow benchmarks

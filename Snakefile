@@ -4,8 +4,9 @@
 #   snakemake --cores 4 --configfile config/demo.yaml --set-scatter shards=8
 #   snakemake --report results/<name>/report.html --configfile ...
 #
-# Stages (one rule file each): regions -> references -> attribution (scattered over region
-# shards x reference blocks) -> aggregate -> qc -> plots, exports.
+# Stages, each one rule file (workflow/rules/<stage>.smk), one script (workflow/scripts/<stage>.py)
+# and one module (seqlift.pipeline.<stage>): regions -> references -> attribution (scattered over
+# region shards x reference blocks) -> aggregate -> qc -> plots, exports.
 from snakemake.utils import min_version
 
 min_version("9.0")

@@ -123,14 +123,18 @@ def attribution_compute_seconds(results: Path) -> tuple[float, int, int]:
     return total, found, read
 
 
-STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) seqlift.pipeline INFO: shard", re.MULTILINE)
+STAMP = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) seqlift.pipeline(?:.attribution)? INFO: shard",
+    re.MULTILINE,
+)
 ENGINE = re.compile(r"engine: \d+ pairs .* from ([\d.]+) to ([\d.]+)")
 
 
 def engine_intervals(results: Path) -> list[tuple[float, float]]:
     """Wall-clock ``(start, end)`` of each attribution job's engine work, from its log.
 
-    ``seqlift.pipeline.run_attribution_shard`` logs when its first chunk starts and its last ends.
+    ``seqlift.pipeline.attribution.run_attribution_shard`` logs when its first chunk starts and its
+    last ends.
     """
     intervals = []
     for path in sorted((results / "logs" / "attribution").rglob("*.log")):
@@ -156,6 +160,20 @@ def union_seconds(intervals: list[tuple[float, float]]) -> float:
             total += end - max(start, reach)
             reach = end
     return total
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes of the files under ``path`` (a store or a folder of them); 0 when it is missing."""
+    return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
+
+
+def store_sizes(results: Path) -> list[str]:
+    """Lines giving the bytes on disk of the run's shard groups and result store."""
+    shards = sorted(results.glob("shards/*/*"))
+    lines = [f"- shards: {folder_bytes(results / 'shards'):,} bytes in {len(shards)} shard(s)"]
+    for name in ("regions.zarr", "references.zarr", "attributions.zarr"):
+        lines.append(f"- {name}: {folder_bytes(results / name):,} bytes")
+    return lines
 
 
 def run_workflow(configfile: str, cores: int) -> float:
@@ -191,6 +209,7 @@ def report(results: Path, wall: float | None, cores: int | None) -> None:
                           "max RSS MiB", "CPU s"], rows))
     print()
     compute, found, read = attribution_compute_seconds(results)
+    print("\n".join(store_sizes(results)))
     print(f"- benchmarked jobs: {job_total:.2f} s in total")
     if read:
         attribution = sum(job["s"] for job in stages.get("attribution", []))
@@ -218,7 +237,7 @@ def report(results: Path, wall: float | None, cores: int | None) -> None:
 # (imports, model), and at the end. A child is needed: a forked child inherits ru_maxrss.
 _MEMORY_CHILD = """
 import json, logging, sys
-from seqlift import pipeline
+from seqlift.pipeline.attribution import run_attribution_shard
 
 logging.basicConfig(level=logging.INFO)
 
@@ -230,8 +249,8 @@ def vmhwm():
 config, regions, references, output, chunk = json.loads(sys.argv[1])
 import torch, seqlift.engine, seqlift.demo  # noqa: E401, F401 - start-up, measured apart
 before = vmhwm()
-pipeline.run_attribution_shard(config, regions, references, "1-of-1", "1-of-1", output,
-                               batch_size=32, threads=1, regions_per_chunk=chunk)
+run_attribution_shard(config, regions, references, "1-of-1", "1-of-1", output,
+                      batch_size=32, threads=1, regions_per_chunk=chunk)
 print(json.dumps({"startup_mib": before, "peak_mib": vmhwm()}))
 """
 
@@ -244,7 +263,9 @@ def measure_shard_memory(sizes: list[int], configfile: str, chunk: int | None) -
     import numpy as np
     import yaml
 
-    from seqlift import pipeline, storage
+    from seqlift.pipeline import storage
+    from seqlift.pipeline.config import attribution_config
+    from seqlift.pipeline.references import make_references
 
     config = yaml.safe_load(Path("config/config.yaml").read_text()) | yaml.safe_load(Path(configfile).read_text())
     width, n_references = int(config["width"]), int(config["references"]["n"])
@@ -260,9 +281,9 @@ def measure_shard_memory(sizes: list[int], configfile: str, chunk: int | None) -
             )
             regions, references = f"{folder}/regions.zarr", f"{folder}/references.zarr"
             storage.write_region_store(regions, store)
-            pipeline.make_references(regions, references, "dinucleotide_shuffle", n_references, seed=0)
-            arguments = json.dumps([pipeline.attribution_config(config), regions, references,
-                                    f"{folder}/shard.npz", chunk])
+            make_references(regions, references, "dinucleotide_shuffle", n_references, seed=0)
+            arguments = json.dumps([attribution_config(config), regions, references,
+                                    f"{folder}/shard.zarr", chunk])
             begin = time.perf_counter()
             child = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, arguments], check=True,
                                    capture_output=True, text=True)

@@ -19,14 +19,14 @@ from seqlift.demo import (
     MOTIFS,
     TASK_NAMES,
     DemoCNN,
+    evaluate_demo_model,
     load_demo_model,
     make_synthetic_genome,
     read_motifs_bed,
-    roc_auc,
     train_demo_model,
     window_labels,
 )
-from seqlift.regions import extract_regions, read_bed
+from seqlift.pipeline.regions import extract_regions, read_bed
 
 DEMO = Path(__file__).resolve().parent.parent / "demo"
 DATA = DEMO / "data"
@@ -209,12 +209,14 @@ def test_window_labels_need_the_whole_instance_inside():
     ])
 
 
-def test_roc_auc_counts_ties_as_half():
-    labels = np.array([1, 1, 0, 0])
-    assert roc_auc(labels, np.array([0.9, 0.4, 0.4, 0.1])) == 0.875
-    assert roc_auc(labels, np.array([0.1, 0.2, 0.3, 0.4])) == 0.0
-    with pytest.raises(ValueError, match="at least one positive and one negative"):
-        roc_auc(np.array([1, 1]), np.array([0.1, 0.2]))
+def test_evaluation_leaves_the_auroc_of_a_single_class_undefined(tmp_path):
+    make_synthetic_genome(tmp_path, seed=2, chrom_sizes=SMALL_GENOME, n_peaks=10, n_background=5)
+    metrics = evaluate_demo_model(DemoCNN(), tmp_path, chroms=("chr3",))
+    labels_all_one_class = [name for name, n in metrics["n_positives"].items()
+                            if n in (0, metrics["n_windows"])]
+    for name, value in metrics["auroc"].items():
+        assert (value is None) == (name in labels_all_one_class), (name, value)
+        assert value is None or 0.0 <= value <= 1.0
 
 
 def test_training_is_deterministic_for_a_seed(tmp_path):

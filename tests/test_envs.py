@@ -5,6 +5,7 @@ pyproject.toml appears in the conda environment with the same version bounds, th
 has nothing the package does not declare, and job scripts find seqlift itself in lib/.
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -80,7 +81,9 @@ def test_job_scripts_import_seqlift_from_the_repository_when_it_is_not_installed
         "import _seqlift_path, seqlift\n"
         "print(seqlift.__file__)"
     )
-    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True)
+    # Neither site-packages nor a PYTHONPATH (a developer's checkout on it) may supply seqlift.
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()) == ROOT / "lib" / "seqlift" / "__init__.py"
     for script in scripts.glob("*.py"):

@@ -1,8 +1,5 @@
-"""Exports of an attributions store: tfmodisco-lite npz, ChromBPNet h5 and per-base bigWig.
-
-Also home of :func:`write_attributions_store`, which writes the aggregate step's zarr layout from
-hand-built arrays; test_qc.py and test_figures.py import it from here.
-"""
+"""Stage exports: tfmodisco-lite npz, ChromBPNet h5 and per-base bigWig of an attributions store,
+and the store's readers they share with qc and plots."""
 
 from __future__ import annotations
 
@@ -12,69 +9,17 @@ import h5py
 import numpy as np
 import pyBigWig
 import pytest
-import zarr
+from helpers import random_onehot, write_attributions_store
 
-from seqlift.exports import (
+from seqlift.pipeline import storage
+from seqlift.pipeline.exports import (
     export_bigwig,
     export_chrombpnet_h5,
     export_tfmodisco,
-    projected_scores,
     read_chrom_sizes,
-    read_regions,
-    resolve_target,
+    write_exports,
 )
-
-
-def write_attributions_store(
-    path: Path,
-    onehot: np.ndarray,
-    hypothetical: dict[str, np.ndarray],
-    regions: list[tuple[str, str, int, int]],
-    deltas: dict[str, np.ndarray] | None = None,
-    example_predictions: dict[str, np.ndarray] | None = None,
-    reference_means: dict[str, np.ndarray] | None = None,
-    n_references: int = 2,
-) -> Path:
-    """Write ``results/<name>/attributions.zarr`` exactly as the contract lays it out.
-
-    ``onehot`` is ``(n, 4, length)``; ``hypothetical`` maps target name to ``(n, 4, length)``;
-    ``regions`` is ``[(id, chrom, start, end)]``. Missing deltas/predictions are zeros.
-    """
-    n_regions = onehot.shape[0]
-    group = zarr.open_group(str(path), mode="w")
-    group.create_array("onehot", data=np.asarray(onehot, dtype=np.uint8), chunks=(3, 4, onehot.shape[2]))
-    for name, values in hypothetical.items():
-        group.create_array(f"hypothetical/{name}", data=np.asarray(values, dtype=np.float32))
-        delta = (deltas or {}).get(name, np.zeros((n_regions, n_references)))
-        group.create_array(f"deltas/{name}", data=np.asarray(delta, dtype=np.float32))
-        example = (example_predictions or {}).get(name, np.zeros(n_regions))
-        reference = (reference_means or {}).get(name, np.zeros(n_regions))
-        group.create_array(f"predictions/{name}/example", data=np.asarray(example, dtype=np.float32))
-        group.create_array(
-            f"predictions/{name}/reference_mean", data=np.asarray(reference, dtype=np.float32)
-        )
-    for field, column in (("id", 0), ("chrom", 1)):
-        array = group.create_array(f"regions/{field}", shape=(n_regions,), dtype=str)
-        array[:] = np.array([region[column] for region in regions], dtype=object)
-    group.create_array("regions/start", data=np.array([r[2] for r in regions], dtype=np.int64))
-    group.create_array("regions/end", data=np.array([r[3] for r in regions], dtype=np.int64))
-    group.attrs.update(
-        {
-            "config": {"name": "test"},
-            "seqlift_version": "0.1.0",
-            "model_checksum": "sha256:0",
-            "targets": [{"index": index, "name": name} for index, name in enumerate(hypothetical)],
-            "n_references": n_references,
-        }
-    )
-    return path
-
-
-def random_onehot(rng: np.random.Generator, n: int, length: int) -> np.ndarray:
-    codes = rng.integers(0, 4, size=(n, length))
-    onehot = np.zeros((n, 4, length), dtype=np.uint8)
-    np.put_along_axis(onehot, codes[:, None, :], 1, axis=1)
-    return onehot
+from seqlift.pipeline.storage import projected_scores, read_region_table, resolve_target
 
 
 @pytest.fixture
@@ -117,14 +62,13 @@ def test_tfmodisco_npz_round_trip_is_exact_and_channel_first(store, tmp_path: Pa
 
 
 def test_tfmodisco_npz_spans_several_read_blocks(tmp_path: Path, monkeypatch) -> None:
-    import seqlift.exports
-
-    monkeypatch.setattr(seqlift.exports, "BLOCK_SIZE", 2)
+    monkeypatch.setattr(storage, "BLOCK_SIZE", 2)
     rng = np.random.default_rng(3)
     onehot = random_onehot(rng, 5, 6)
     hypothetical = {"t": rng.normal(size=(5, 4, 6)).astype(np.float32)}
     regions = [(f"r{i}", "chr1", 10 * i, 10 * i + 6) for i in range(5)]
     path = write_attributions_store(tmp_path / "a.zarr", onehot, hypothetical, regions)
+    assert [first for first, _, _ in storage.iter_target_blocks(path, "t")] == [0, 2, 4]
     _, attr_path = export_tfmodisco(path, "t", tmp_path / "out")
     np.testing.assert_array_equal(np.load(attr_path)["arr_0"], hypothetical["t"])
 
@@ -230,9 +174,27 @@ def test_bigwig_rejects_regions_whose_width_is_not_the_stored_length(tmp_path: P
         export_bigwig(path, "t", tmp_path / "w.bw", {"chr1": 100})
 
 
-def test_region_table_reads_ids_and_coordinates(store) -> None:
+def test_region_table_reads_ids_numbers_and_coordinates(store) -> None:
     path, _, _ = store
-    regions = read_regions(path)
+    regions = read_region_table(path)
+    assert len(regions) == 5
     assert regions.ids[3] == "region_000003" and regions.chroms[3] == "chr1"
+    np.testing.assert_array_equal(regions.numbers, [0, 1, 2, 3, 4])
     np.testing.assert_array_equal(regions.starts, [0, 100, 200, 300, 400])
     np.testing.assert_array_equal(regions.ends, [12, 112, 212, 312, 412])
+
+
+def test_write_exports_writes_the_switched_on_files_of_every_target(store, tmp_path: Path) -> None:
+    path, _, hypothetical = store
+    written = write_exports(
+        path, tmp_path / "exports", ["AP-1", "CTCF"], tfmodisco=True, chrombpnet_h5=False,
+        bigwig=True, chrom_sizes={"chr1": 1000},
+    )
+    relative = [str(p.relative_to(tmp_path / "exports")) for p in written]
+    assert relative == [
+        "AP-1/ohe.npz", "AP-1/attr.npz", "AP-1/projected.bw",
+        "CTCF/ohe.npz", "CTCF/attr.npz", "CTCF/projected.bw",
+    ]
+    np.testing.assert_array_equal(np.load(written[4])["arr_0"], hypothetical["CTCF"])
+    with pytest.raises(ValueError, match="needs chrom_sizes"):
+        write_exports(path, tmp_path / "x", ["AP-1"], bigwig=True)

@@ -104,8 +104,8 @@ def test_weights_that_do_not_fit_list_missing_and_unexpected_keys(model_file, tm
         load_model({"file": str(model_file), "class": "TwoLayer", "weights": str(tmp_path / "bad.pt")})
     message = str(error.value)
     assert "bad.pt" in message
-    assert "missing keys ['linear.weight']" in message
-    assert "unexpected keys ['extra.weight']" in message
+    assert "missing keys linear.weight;" in message
+    assert "unexpected keys extra.weight." in message
 
 
 def test_weights_of_another_size_name_the_differing_shapes(model_file, tmp_path):

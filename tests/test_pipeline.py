@@ -1,4 +1,5 @@
-"""The workflow's stages as library calls: sharding, references, shards, aggregation, storage.
+"""The workflow's references, attribution and aggregate stages (and the regions stage's store)
+as library calls.
 
 These run the same functions the Snakemake scripts call, without Snakemake, on a small seeded
 CNN from seqlift.zoo; tests/test_workflow.py runs them through the Snakemake CLI.
@@ -7,65 +8,38 @@ The model runs in float64 so that the convergence deltas, which are round-off by
 (about 1e-7 of f(x) in float32), can be compared between shard layouts to 1e-6 as well.
 """
 
-import errno
-import gzip
 import json
 import os
-import tempfile
 
 import numpy as np
 import pytest
 import torch
 import zarr
+from helpers import (
+    N_REFERENCES,
+    STAGE_CONFIG,
+    TINY_MODEL,
+    WIDTH,
+    fail_chunk_writes_after,
+    region_store,
+    write_bed,
+    write_genome,
+)
 
 import seqlift
-from seqlift import pipeline, storage
+from seqlift._utils import LISTED
 from seqlift.engine import deep_lift_shap
 from seqlift.errors import InputError, SeqliftError
+from seqlift.pipeline import attribution, config, storage
+from seqlift.pipeline.aggregate import ShardMismatchError, aggregate_shards
+from seqlift.pipeline.references import load_references, make_references
+from seqlift.pipeline.regions import extract_regions_to_store
 from seqlift.references import dinucleotide_shuffle, region_seed
 from seqlift.zoo import SmallCNN
 
-WIDTH = 32
 N_REGIONS = 7
-N_REFERENCES = 6
-MODEL = {
-    "factory": "seqlift.zoo:SmallCNN",
-    "kwargs": {"n_outputs": 2, "sequence_length": WIDTH, "seed": 1},
-}
-CONFIG = {
-    "regions": "peaks.bed",
-    "genome": "genome.fa",
-    "width": WIDTH,
-    "model": MODEL,
-    "targets": [0, {"index": 1, "name": "second"}],
-    "references": {"method": "dinucleotide_shuffle", "n": N_REFERENCES, "seed": 3, "file": None},
-    "dtype": "float64",
-    "device": "cpu",
-}
-
-
-def _region_store(n=N_REGIONS, width=WIDTH, numbers=None, seed=0):
-    rng = np.random.default_rng(seed)
-    onehot = np.eye(4, dtype=np.uint8)[rng.integers(0, 4, size=(n, width))].transpose(0, 2, 1)
-    numbers = np.arange(n) * 2 + 5 if numbers is None else np.asarray(numbers)
-    return storage.RegionStore(
-        onehot=np.ascontiguousarray(onehot),
-        ids=np.array([f"region_{k:06d}" for k in numbers]),
-        chroms=np.array(["chr1"] * n),
-        starts=np.arange(n, dtype=np.int64) * 100,
-        ends=np.arange(n, dtype=np.int64) * 100 + width,
-        numbers=np.asarray(numbers, dtype=np.int64),
-    )
-
-
-@pytest.fixture
-def stores(tmp_path):
-    """regions.zarr and references.zarr (dinucleotide shuffles) of 7 random regions."""
-    regions = tmp_path / "regions.zarr"
-    references = tmp_path / "references.zarr"
-    storage.write_region_store(regions, _region_store())
-    pipeline.make_references(regions, references, "dinucleotide_shuffle", N_REFERENCES, seed=3)
-    return regions, references
+MODEL = TINY_MODEL
+CONFIG = STAGE_CONFIG
 
 
 def _run(stores, tmp_path, n_shards, n_blocks, config=CONFIG, folder="run"):
@@ -73,19 +47,24 @@ def _run(stores, tmp_path, n_shards, n_blocks, config=CONFIG, folder="run"):
     paths = []
     for shard in range(1, n_shards + 1):
         for block in range(1, n_blocks + 1):
-            path = tmp_path / folder / f"{shard}-of-{n_shards}" / f"block_{block}-of-{n_blocks}.npz"
-            pipeline.run_attribution_shard(
+            path = tmp_path / folder / f"{shard}-of-{n_shards}" / f"block_{block}-of-{n_blocks}.zarr"
+            attribution.run_attribution_shard(
                 config, regions, references, f"{shard}-of-{n_shards}", f"{block}-of-{n_blocks}", path,
                 batch_size=5,
             )
             paths.append(path)
     out = tmp_path / folder / "attributions.zarr"
-    pipeline.aggregate_shards(paths, regions, references, out, config)
+    aggregate_shards(paths, regions, references, out, config)
     return zarr.open_group(str(out), mode="r"), paths
 
 
 def _stacked(group, name):
     return np.stack([np.asarray(group[f"{name}/{t}"][:]) for t in ("target_0", "second")])
+
+
+def _shard(path):
+    group = storage.open_shard(path)
+    return {name: np.asarray(group[name][...]) for name in storage.SHARD_ARRAYS}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,7 +74,7 @@ def _stacked(group, name):
 def test_split_range_covers_every_index_once_in_near_equal_parts():
     for n in (0, 1, 7, 10, 1001):
         for n_parts in (1, 2, 3, 8):
-            parts = [pipeline.split_range(n, n_parts, p) for p in range(n_parts)]
+            parts = [attribution.split_range(n, n_parts, p) for p in range(n_parts)]
             covered = [i for start, stop in parts for i in range(start, stop)]
             assert covered == list(range(n))
             sizes = [stop - start for start, stop in parts]
@@ -104,174 +83,15 @@ def test_split_range_covers_every_index_once_in_near_equal_parts():
 
 def test_split_range_rejects_a_part_outside_the_count():
     with pytest.raises(ValueError):
-        pipeline.split_range(10, 3, 3)
+        attribution.split_range(10, 3, 3)
 
 
 def test_parse_scatteritem_is_zero_based_and_checks_bounds():
-    assert pipeline.parse_scatteritem("1-of-3") == (0, 3)
-    assert pipeline.parse_scatteritem("3-of-3") == (2, 3)
+    assert attribution.parse_scatteritem("1-of-3") == (0, 3)
+    assert attribution.parse_scatteritem("3-of-3") == (2, 3)
     for bad in ("0-of-3", "4-of-3", "1of3", "a-of-b"):
         with pytest.raises(ValueError):
-            pipeline.parse_scatteritem(bad)
-
-
-def test_count_bed_rows_skips_headers_comments_and_blank_lines(tmp_path):
-    text = "track name=x\nbrowser position chr1\n# comment\nchr1\t1\t5\n\nchr1\t7\t9\nchr2\t0\t3\n"
-    plain = tmp_path / "peaks.bed"
-    plain.write_text(text)
-    packed = tmp_path / "peaks.bed.gz"
-    packed.write_bytes(gzip.compress(text.encode()))
-    assert pipeline.count_bed_rows(plain) == 3
-    assert pipeline.count_bed_rows(packed) == 3
-
-
-def test_default_shard_count_rounds_up_and_survives_a_missing_file(tmp_path):
-    bed = tmp_path / "peaks.bed"
-    bed.write_text("".join(f"chr1\t{i}\t{i + 1}\n" for i in range(2500)))
-    assert pipeline.default_shard_count(bed, 1000) == 3
-    assert pipeline.default_shard_count(bed, 2500) == 1
-    assert pipeline.default_shard_count(tmp_path / "missing.bed", 1000) == 1
-
-
-def test_normalize_targets_names_unnamed_outputs_by_index():
-    assert pipeline.normalize_targets([2, {"index": 0, "name": "AP1"}, {"index": 1}]) == [
-        {"index": 2, "name": "target_2"},
-        {"index": 0, "name": "AP1"},
-        {"index": 1, "name": "target_1"},
-    ]
-
-
-@pytest.mark.parametrize(
-    "targets, message",
-    [
-        ([], "empty"),
-        ([{"index": 0, "name": "a"}, {"index": 1, "name": "a"}], "more than once"),
-        ([{"index": 0, "name": "a/b"}], "folder name"),
-        ([-1], "non-negative"),
-    ],
-)
-def test_normalize_targets_rejects_unusable_targets(targets, message):
-    with pytest.raises(InputError, match=message):
-        pipeline.normalize_targets(targets)
-
-
-def test_config_hash_covers_only_keys_that_change_numbers():
-    base = pipeline.config_hash(CONFIG)
-    assert pipeline.config_hash(CONFIG | {"batch_size": 7, "qc": {"delta_threshold": 1}}) == base
-    assert pipeline.config_hash(pipeline.attribution_config(CONFIG)) == base
-    reseeded = CONFIG | {"references": CONFIG["references"] | {"seed": 4}}
-    assert pipeline.config_hash(reseeded) != base
-    assert pipeline.config_hash(CONFIG | {"dtype": "float32"}) != base
-
-
-# ---------------------------------------------------------------------------------------------
-# Storage
-
-
-def test_atomic_file_leaves_nothing_when_the_writer_fails(tmp_path):
-    target = tmp_path / "out.npz"
-    with pytest.raises(RuntimeError):
-        with storage.atomic_file(target, suffix=".npz") as temporary:
-            temporary.write_bytes(b"half")
-            raise RuntimeError("killed mid-write")
-    assert os.listdir(tmp_path) == []
-
-
-def test_atomic_directory_replaces_an_existing_store_only_when_complete(tmp_path):
-    target = tmp_path / "store.zarr"
-    with storage.atomic_directory(target) as temporary:
-        (temporary / "old").write_text("1")
-    with pytest.raises(RuntimeError):
-        with storage.atomic_directory(target) as temporary:
-            (temporary / "new").write_text("2")
-            raise RuntimeError("killed mid-write")
-    assert sorted(os.listdir(tmp_path)) == ["store.zarr"]
-    assert os.listdir(target) == ["old"]
-    with storage.atomic_directory(target) as temporary:
-        (temporary / "new").write_text("2")
-    assert os.listdir(target) == ["new"]
-    assert sorted(os.listdir(tmp_path)) == ["store.zarr"]
-
-
-def test_shard_files_round_trip_float64_sums_and_header(tmp_path):
-    rng = np.random.default_rng(0)
-    result = storage.ShardResult(
-        hypothetical_sum=rng.normal(size=(2, 3, 4, 5)),
-        deltas=rng.normal(size=(2, 3, 4)),
-        example_predictions=rng.normal(size=(2, 3)),
-        reference_predictions=rng.normal(size=(2, 3, 4)),
-        header={"config_hash": "abc", "region_start": 3},
-    )
-    storage.write_shard(tmp_path / "shard.npz", result)
-    back = storage.read_shard(tmp_path / "shard.npz")
-    assert back.header == result.header
-    for name in ("hypothetical_sum", "deltas", "example_predictions", "reference_predictions"):
-        assert getattr(back, name).dtype == np.float64
-        assert np.array_equal(getattr(back, name), getattr(result, name))
-
-
-def test_shard_chunks_read_back_across_chunk_boundaries(tmp_path):
-    rng = np.random.default_rng(1)
-    whole = [rng.normal(size=(2, 7, 4, 5)), rng.normal(size=(2, 7, 3)), rng.normal(size=(2, 7)),
-             rng.normal(size=(2, 7, 3))]
-    with storage.write_shard_chunks(tmp_path / "shard.npz", {"region_start": 0}) as writer:
-        for first, last in ((0, 3), (3, 3), (3, 4), (4, 7)):
-            writer.append(*(array[:, first:last] for array in whole))
-        assert not (tmp_path / "shard.npz").exists()  # appears only when complete
-    with storage.ShardFile(tmp_path / "shard.npz") as shard:
-        assert shard.bounds == [(0, 3), (3, 3), (3, 4), (4, 7)]
-        assert shard.header == {"region_start": 0}
-        for start, stop in ((0, 7), (2, 5), (3, 4), (5, 5), (6, 7)):
-            assert np.array_equal(shard.read("hypothetical_sum", start, stop), whole[0][:, start:stop])
-            assert np.array_equal(shard.read("reference_predictions", start, stop), whole[3][:, start:stop])
-    back = storage.read_shard(tmp_path / "shard.npz")
-    assert np.array_equal(back.deltas, whole[1]) and np.array_equal(back.example_predictions, whole[2])
-
-
-def test_an_interrupted_shard_writer_leaves_no_file(tmp_path):
-    rng = np.random.default_rng(2)
-    chunk = [rng.normal(size=(1, 2, 4, 5)), rng.normal(size=(1, 2, 3)), rng.normal(size=(1, 2)),
-             rng.normal(size=(1, 2, 3))]
-    with pytest.raises(KeyboardInterrupt):
-        with storage.write_shard_chunks(tmp_path / "shard.npz", {}) as writer:
-            writer.append(*chunk)
-            raise KeyboardInterrupt
-    assert os.listdir(tmp_path) == []
-
-
-def test_rewriting_a_path_removes_what_a_killed_write_of_it_left_and_nothing_else(tmp_path):
-    """A SIGKILL leaves the temporaries in place; their names are made as the writers make them."""
-
-    def leftover(name, suffix="", folder=False):
-        if folder:
-            return os.path.basename(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=tmp_path))
-        handle, path = tempfile.mkstemp(prefix=f".{name}.tmp-", suffix=suffix, dir=tmp_path)
-        os.close(handle)
-        return os.path.basename(path)
-
-    own = [leftover("block_1-of-2.npz", ".npz"), leftover("block_1-of-2.npz", ".npz")]
-    others = [leftover("block_2-of-2.npz", ".npz"), leftover("block_1-of-2.npz.bak", ".npz"),
-              leftover("block_1-of-2")]
-    with storage.write_shard_chunks(tmp_path / "block_1-of-2.npz", {}) as writer:
-        writer.append(np.zeros((1, 0, 4, 5)), np.zeros((1, 0, 2)), np.zeros((1, 0)), np.zeros((1, 0, 2)))
-    assert sorted(os.listdir(tmp_path)) == sorted(["block_1-of-2.npz", *others])
-    assert not set(own) & set(os.listdir(tmp_path))
-
-    stale_store = leftover("store.zarr", folder=True)
-    (tmp_path / stale_store / "half").write_text("killed")
-    with storage.atomic_directory(tmp_path / "store.zarr") as temporary:
-        (temporary / "complete").write_text("1")
-    assert sorted(os.listdir(tmp_path)) == sorted(["block_1-of-2.npz", "store.zarr", *others])
-
-
-def test_region_store_round_trips_ids_and_slices(tmp_path):
-    written = _region_store()
-    storage.write_region_store(tmp_path / "r.zarr", written)
-    back = storage.read_region_store(tmp_path / "r.zarr", 2, 5)
-    assert list(back.ids) == list(written.ids[2:5])
-    assert np.array_equal(back.onehot, written.onehot[2:5])
-    assert np.array_equal(back.numbers, written.numbers[2:5])
-    assert np.array_equal(back.starts, written.starts[2:5])
+            attribution.parse_scatteritem(bad)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -285,14 +105,14 @@ def test_references_are_the_seeded_shuffles_of_each_region(stores):
     expected = dinucleotide_shuffle(
         X, n=N_REFERENCES, random_state=[region_seed(3, int(k)) for k in numbers]
     )
-    stored = pipeline.load_references(references, slice(None), slice(None), N_REGIONS)
+    stored = load_references(references, slice(None), slice(None), N_REGIONS)
     assert torch.equal(stored, expected.float())
     kind, codes = storage.read_reference_store(references)
     assert kind == "codes" and codes.dtype == np.uint8 and codes.shape == (N_REGIONS, N_REFERENCES, WIDTH)
 
 
 def test_a_regions_references_do_not_depend_on_the_other_regions(tmp_path):
-    full = _region_store()
+    full = region_store()
     keep = [1, 4, 6]
     subset = storage.RegionStore(
         onehot=full.onehot[keep], ids=full.ids[keep], chroms=full.chroms[keep],
@@ -300,33 +120,33 @@ def test_a_regions_references_do_not_depend_on_the_other_regions(tmp_path):
     )
     storage.write_region_store(tmp_path / "full.zarr", full)
     storage.write_region_store(tmp_path / "subset.zarr", subset)
-    pipeline.make_references(tmp_path / "full.zarr", tmp_path / "full_refs.zarr", n=4, seed=9)
-    pipeline.make_references(tmp_path / "subset.zarr", tmp_path / "subset_refs.zarr", n=4, seed=9)
+    make_references(tmp_path / "full.zarr", tmp_path / "full_refs.zarr", n=4, seed=9)
+    make_references(tmp_path / "subset.zarr", tmp_path / "subset_refs.zarr", n=4, seed=9)
     _, full_codes = storage.read_reference_store(tmp_path / "full_refs.zarr")
     _, subset_codes = storage.read_reference_store(tmp_path / "subset_refs.zarr")
     assert np.array_equal(full_codes[keep], subset_codes)
 
 
 def test_uniform_references_are_stored_once_and_are_a_quarter_everywhere(tmp_path):
-    storage.write_region_store(tmp_path / "r.zarr", _region_store())
-    pipeline.make_references(tmp_path / "r.zarr", tmp_path / "u.zarr", "uniform", n=3)
+    storage.write_region_store(tmp_path / "r.zarr", region_store())
+    make_references(tmp_path / "r.zarr", tmp_path / "u.zarr", "uniform", n=3)
     kind, shared = storage.read_reference_store(tmp_path / "u.zarr")
     assert kind == "shared" and shared.shape == (3, 4, WIDTH)
-    loaded = pipeline.load_references(tmp_path / "u.zarr", slice(2, 5), slice(0, 2), 3)
+    loaded = load_references(tmp_path / "u.zarr", slice(2, 5), slice(0, 2), 3)
     assert loaded.shape == (3, 2, 4, WIDTH)
     assert torch.all(loaded == 0.25)
 
 
 def test_references_from_a_file_must_match_the_kept_regions(tmp_path):
-    storage.write_region_store(tmp_path / "r.zarr", _region_store())
+    storage.write_region_store(tmp_path / "r.zarr", region_store())
     onehot = np.eye(4, dtype=np.float32)[np.zeros((N_REGIONS, 2, WIDTH), dtype=int)]
     np.save(tmp_path / "refs.npy", onehot.transpose(0, 1, 3, 2))
-    pipeline.make_references(tmp_path / "r.zarr", tmp_path / "f.zarr", "file", n=2, file=tmp_path / "refs.npy")
-    loaded = pipeline.load_references(tmp_path / "f.zarr", slice(None), slice(None), N_REGIONS)
+    make_references(tmp_path / "r.zarr", tmp_path / "f.zarr", "file", n=2, file=tmp_path / "refs.npy")
+    loaded = load_references(tmp_path / "f.zarr", slice(None), slice(None), N_REGIONS)
     assert torch.all(loaded[:, :, 0] == 1) and torch.all(loaded[:, :, 1:] == 0)
     np.save(tmp_path / "short.npy", onehot.transpose(0, 1, 3, 2)[:3])
     with pytest.raises(InputError, match="3 regions"):
-        pipeline.make_references(
+        make_references(
             tmp_path / "r.zarr", tmp_path / "g.zarr", "file", n=2, file=tmp_path / "short.npy"
         )
 
@@ -339,7 +159,7 @@ def test_aggregate_equals_one_direct_deep_lift_shap_call(stores, tmp_path):
     group, _ = _run(stores, tmp_path, n_shards=1, n_blocks=1)
     regions, references = stores
     X = torch.as_tensor(storage.read_region_store(regions).onehot, dtype=torch.float32)
-    R = pipeline.load_references(references, slice(None), slice(None), N_REGIONS)
+    R = load_references(references, slice(None), slice(None), N_REGIONS)
     model = SmallCNN(n_outputs=2, sequence_length=WIDTH, seed=1).eval()
     hypothetical, deltas = deep_lift_shap(
         model, X, target=[0, 1], references=R, hypothetical=True, return_deltas=True,
@@ -377,29 +197,29 @@ def test_chunk_size_does_not_change_a_shard_by_a_single_bit(stores, tmp_path, ba
     """float32 model; with 6 references, batches hold part of an example, 2 or 5 examples."""
     regions, references = stores
     config = CONFIG | {"dtype": "float32"}
-    results = {}
+    results, headers = {}, {}
     for chunk in (1, 2, 3, N_REGIONS):
-        path = tmp_path / f"chunk{chunk}.npz"
-        pipeline.run_attribution_shard(
+        path = tmp_path / f"chunk{chunk}.zarr"
+        attribution.run_attribution_shard(
             config, regions, references, "1-of-1", "1-of-1", path, batch_size=batch_size,
             regions_per_chunk=chunk,
         )
-        with storage.ShardFile(path) as shard:
-            assert len(shard.bounds) == -(-N_REGIONS // chunk)
-        results[chunk] = storage.read_shard(path)
+        assert storage.open_shard(path)["hypothetical_sum"].chunks[1] == chunk
+        assert len(os.listdir(path / "deltas" / "c" / "0")) == -(-N_REGIONS // chunk)
+        results[chunk], headers[chunk] = _shard(path), storage.read_shard_header(path)
     for chunk in (1, 2, 3):
-        for name in ("hypothetical_sum", "deltas", "example_predictions", "reference_predictions"):
-            assert np.array_equal(getattr(results[chunk], name), getattr(results[N_REGIONS], name)), (chunk, name)
-        assert results[chunk].header == results[N_REGIONS].header
+        for name in storage.SHARD_ARRAYS:
+            assert results[chunk][name].tobytes() == results[N_REGIONS][name].tobytes(), (chunk, name)
+        assert headers[chunk] == headers[N_REGIONS]
 
 
 def test_shard_chunks_fit_the_memory_budget_and_whole_batches():
     # Demo: 20 references of 250 bp, 3 targets: 104 kB per region.
-    assert pipeline.shard_chunk_size(20, 250, 3, 32) == pipeline.CHUNK_BYTES // 104_000
+    assert attribution.shard_chunk_size(20, 250, 3, 32) == attribution.CHUNK_BYTES // 104_000
     # 4 examples per batch of 80 pairs: chunks are multiples of 4.
-    assert pipeline.shard_chunk_size(20, 250, 3, 80) % 4 == 0
+    assert attribution.shard_chunk_size(20, 250, 3, 80) % 4 == 0
     # Beluga-sized windows still get at least one batch of examples.
-    assert pipeline.shard_chunk_size(20, 100_000, 1, 64) == 3
+    assert attribution.shard_chunk_size(20, 100_000, 1, 64) == 3
 
 
 def test_float32_scores_do_not_depend_on_the_layout_either(stores, tmp_path):
@@ -434,9 +254,9 @@ def test_aggregation_refuses_a_shard_made_with_another_config(stores, tmp_path):
     regions, references = stores
     _, paths = _run(stores, tmp_path, n_shards=2, n_blocks=1)
     reseeded = CONFIG | {"references": CONFIG["references"] | {"seed": 4}}
-    pipeline.run_attribution_shard(reseeded, regions, references, "2-of-2", "1-of-1", paths[1])
-    with pytest.raises(pipeline.ShardMismatchError, match="config_hash") as error:
-        pipeline.aggregate_shards(paths, regions, references, tmp_path / "mixed.zarr", CONFIG)
+    attribution.run_attribution_shard(reseeded, regions, references, "2-of-2", "1-of-1", paths[1])
+    with pytest.raises(ShardMismatchError, match="config_hash") as error:
+        aggregate_shards(paths, regions, references, tmp_path / "mixed.zarr", CONFIG)
     assert str(paths[1]) in str(error.value) and str(paths[0]) not in str(error.value)
     assert not (tmp_path / "mixed.zarr").exists()
 
@@ -444,15 +264,13 @@ def test_aggregation_refuses_a_shard_made_with_another_config(stores, tmp_path):
 def test_aggregation_refuses_shards_from_another_model_or_version(stores, tmp_path):
     regions, references = stores
     _, paths = _run(stores, tmp_path, n_shards=2, n_blocks=1)
-    shard = storage.read_shard(paths[0])
-    shard.header["seqlift_version"] = "0.0.1"
-    storage.write_shard(paths[0], shard)
-    with pytest.raises(pipeline.ShardMismatchError, match="seqlift_version '0.0.1'"):
-        pipeline.aggregate_shards(paths, regions, references, tmp_path / "x.zarr", CONFIG)
+    zarr.open_group(str(paths[0]), mode="r+").attrs["seqlift_version"] = "0.0.1"
+    with pytest.raises(ShardMismatchError, match="seqlift_version '0.0.1'"):
+        aggregate_shards(paths, regions, references, tmp_path / "x.zarr", CONFIG)
     reseeded_model = CONFIG | {"model": MODEL | {"kwargs": MODEL["kwargs"] | {"seed": 2}}}
     # A different model also changes the config hash; both are named.
-    with pytest.raises(pipeline.ShardMismatchError, match="model_checksum"):
-        pipeline.aggregate_shards(paths[1:], regions, references, tmp_path / "y.zarr", reseeded_model)
+    with pytest.raises(ShardMismatchError, match="model_checksum"):
+        aggregate_shards(paths[1:], regions, references, tmp_path / "y.zarr", reseeded_model)
 
 
 def test_aggregation_counts_each_mismatched_shard_once_and_gives_the_seed_hint_once(stores, tmp_path):
@@ -460,8 +278,8 @@ def test_aggregation_counts_each_mismatched_shard_once_and_gives_the_seed_hint_o
     regions, references = stores
     _, paths = _run(stores, tmp_path, n_shards=2, n_blocks=1)
     reseeded_model = CONFIG | {"model": MODEL | {"kwargs": MODEL["kwargs"] | {"seed": 2}}}
-    with pytest.raises(pipeline.ShardMismatchError) as error:
-        pipeline.aggregate_shards(paths, regions, references, tmp_path / "x.zarr", reseeded_model)
+    with pytest.raises(ShardMismatchError) as error:
+        aggregate_shards(paths, regions, references, tmp_path / "x.zarr", reseeded_model)
     message = str(error.value)
     assert message.startswith("2 shard file(s) were made with another config, model or seqlift version")
     assert [line.split(":")[0].strip() for line in message.splitlines() if line.startswith("  ")] == [
@@ -473,56 +291,31 @@ def test_aggregation_counts_each_mismatched_shard_once_and_gives_the_seed_hint_o
 def test_aggregation_refuses_shards_that_do_not_cover_every_region(stores, tmp_path):
     regions, references = stores
     _, paths = _run(stores, tmp_path, n_shards=3, n_blocks=2)
-    with pytest.raises(pipeline.ShardMismatchError, match="uncovered"):
-        pipeline.aggregate_shards(paths[2:], regions, references, tmp_path / "x.zarr", CONFIG)
-    with pytest.raises(pipeline.ShardMismatchError, match="reference blocks"):
-        pipeline.aggregate_shards(paths[:-1], regions, references, tmp_path / "y.zarr", CONFIG)
+    with pytest.raises(ShardMismatchError, match="uncovered"):
+        aggregate_shards(paths[2:], regions, references, tmp_path / "x.zarr", CONFIG)
+    with pytest.raises(ShardMismatchError, match="reference blocks"):
+        aggregate_shards(paths[:-1], regions, references, tmp_path / "y.zarr", CONFIG)
 
 
 def test_shard_header_records_ranges_and_provenance(stores, tmp_path):
     _, paths = _run(stores, tmp_path, n_shards=3, n_blocks=2)
-    header = storage.read_shard(paths[3]).header  # shard 2-of-3, block 2-of-2
+    header = storage.read_shard_header(paths[3])  # shard 2-of-3, block 2-of-2
     assert (header["region_start"], header["region_stop"]) == (2, 4)
     assert (header["reference_start"], header["reference_stop"]) == (3, 6)
-    assert header["config_hash"] == pipeline.config_hash(CONFIG)
+    assert header["config_hash"] == config.config_hash(CONFIG)
     assert header["seqlift_version"] == seqlift.__version__
 
 
-def test_a_full_disk_gives_a_clear_error_and_no_shard_file(stores, tmp_path, monkeypatch):
+def test_a_full_disk_gives_a_clear_error_and_no_shard_group(stores, tmp_path, monkeypatch):
     regions, references = stores
-
-    write_array, calls = np.lib.format.write_array, []
-
-    def disk_full_at_the_second_chunk(*args, **kwargs):
-        calls.append(1)
-        if len(calls) > 4:  # four arrays per chunk
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return write_array(*args, **kwargs)
-
-    monkeypatch.setattr(np.lib.format, "write_array", disk_full_at_the_second_chunk)
-    out = tmp_path / "shards" / "1-of-1.npz"
+    chunk_writes = fail_chunk_writes_after(monkeypatch, 4)  # the first chunk's four arrays
+    out = tmp_path / "shards" / "1-of-1" / "block_1-of-1.zarr"
     with pytest.raises(storage.StorageError, match=f"cannot write {out}: No space left on device; the disk"):
-        pipeline.run_attribution_shard(
+        attribution.run_attribution_shard(
             CONFIG, regions, references, "1-of-1", "1-of-1", out, regions_per_chunk=2
         )
-    assert len(calls) == 5
+    assert len(chunk_writes) == 5
     assert os.listdir(out.parent) == []
-
-
-def test_an_unwritable_results_folder_gives_a_clear_error(tmp_path, monkeypatch):
-    def denied(*args, **kwargs):
-        raise PermissionError(errno.EACCES, "Permission denied")
-
-    # chmod cannot make a folder unwritable for root, who runs CI: refuse at the first write.
-    monkeypatch.setattr(storage.tempfile, "mkstemp", denied)
-    with pytest.raises(storage.StorageError, match=f"{tmp_path} is not writable: fix its permissions"):
-        storage.write_json(tmp_path / "summary.json", {"a": 1})
-
-
-def test_other_write_failures_are_not_disguised(tmp_path):
-    with pytest.raises(RuntimeError):
-        with storage.atomic_file(tmp_path / "x.npz"):
-            raise RuntimeError("a bug, not a disk problem")
 
 
 def test_shard_stops_on_nan_predictions_and_names_the_regions(stores, tmp_path, monkeypatch):
@@ -539,16 +332,16 @@ def test_shard_stops_on_nan_predictions_and_names_the_regions(stores, tmp_path, 
     assert first_is_a.any()
     expected = storage.read_region_store(regions).ids[first_is_a][0]
     with pytest.raises(SeqliftError, match=f"NaN or Inf.*{expected}"):
-        pipeline.run_attribution_shard(CONFIG, regions, references, "1-of-1", "1-of-1", tmp_path / "s.npz")
-    assert not (tmp_path / "s.npz").exists()
+        attribution.run_attribution_shard(CONFIG, regions, references, "1-of-1", "1-of-1", tmp_path / "s.zarr")
+    assert not (tmp_path / "s.zarr").exists()
 
 
 def test_a_nan_shard_names_every_bad_region_not_only_the_first_failing_batch(tmp_path, monkeypatch):
     """60 regions in chunks of 4: the engine stops in the first chunk with a NaN, the message
-    still counts every region whose f(x) or an f(r) is NaN, names the first 20, counts the rest."""
+    still counts every region whose f(x) or an f(r) is NaN, names the first LISTED, counts the rest."""
     regions, references = tmp_path / "regions.zarr", tmp_path / "references.zarr"
-    storage.write_region_store(regions, _region_store(n=60, seed=4))
-    pipeline.make_references(regions, references, "dinucleotide_shuffle", N_REFERENCES, seed=3)
+    storage.write_region_store(regions, region_store(n=60, seed=4))
+    make_references(regions, references, "dinucleotide_shuffle", N_REFERENCES, seed=3)
     original = SmallCNN.forward
 
     def forward(self, X):
@@ -560,24 +353,25 @@ def test_a_nan_shard_names_every_bad_region_not_only_the_first_failing_batch(tmp
     monkeypatch.setattr(SmallCNN, "forward", forward)
     store = storage.read_region_store(regions)
     bad = [str(i) for i in store.ids[(store.onehot[:, 0, 0] == 1) | (store.onehot[:, 1, 0] == 1)]]
-    assert len(bad) > 20
+    assert len(bad) > LISTED
     with pytest.raises(SeqliftError) as error:
-        pipeline.run_attribution_shard(
-            CONFIG, regions, references, "1-of-1", "1-of-1", tmp_path / "s.npz", batch_size=8,
+        attribution.run_attribution_shard(
+            CONFIG, regions, references, "1-of-1", "1-of-1", tmp_path / "s.zarr", batch_size=8,
             regions_per_chunk=4,
         )
     assert str(error.value) == (
-        f"the model returned NaN or Inf for {len(bad)} region(s) of shard 1-of-1: {', '.join(bad[:20])} "
-        f"and {len(bad) - 20} more; check the model and these sequences (e.g. a window of only N)"
+        f"the model returned NaN or Inf for {len(bad)} region(s) of shard 1-of-1: "
+        f"{', '.join(bad[:LISTED])} and {len(bad) - LISTED} more; check the model and these "
+        "sequences (e.g. a window of only N)"
     )
     assert sorted(os.listdir(tmp_path)) == ["references.zarr", "regions.zarr"]
 
 
 def test_shard_rejects_a_target_the_model_does_not_have(stores, tmp_path):
     regions, references = stores
-    with pytest.raises(InputError, match=r"targets \[5\] are out of range: the model has 2 outputs"):
-        pipeline.run_attribution_shard(
-            CONFIG | {"targets": [5]}, regions, references, "1-of-1", "1-of-1", tmp_path / "s.npz"
+    with pytest.raises(InputError, match=r"targets 5 are out of range: the model has 2 outputs"):
+        attribution.run_attribution_shard(
+            CONFIG | {"targets": [5]}, regions, references, "1-of-1", "1-of-1", tmp_path / "s.zarr"
         )
 
 
@@ -585,15 +379,13 @@ def test_shard_names_the_width_when_the_model_cannot_take_it(stores, tmp_path):
     regions, references = stores
     wrong = CONFIG | {"model": MODEL | {"kwargs": MODEL["kwargs"] | {"sequence_length": 64}}}
     with pytest.raises(InputError, match=f"width {WIDTH}"):
-        pipeline.run_attribution_shard(wrong, regions, references, "1-of-1", "1-of-1", tmp_path / "s.npz")
+        attribution.run_attribution_shard(wrong, regions, references, "1-of-1", "1-of-1", tmp_path / "s.zarr")
 
 
-def test_extract_regions_to_store_writes_all_three_outputs(tmp_path):
-    rng = np.random.default_rng(1)
-    sequence = "".join(rng.choice(list("ACGT"), 400))
-    (tmp_path / "genome.fa").write_text(">chr1\n" + "\n".join(sequence[i : i + 50] for i in range(0, 400, 50)) + "\n")
-    (tmp_path / "peaks.bed").write_text("chr1\t100\t140\nchr1\t390\t400\nchr1\t200\t300\n")
-    store = pipeline.extract_regions_to_store(
+def test_extract_regions_to_store_writes_all_three_outputs_and_carries_the_numbers(tmp_path):
+    sequence = write_genome(tmp_path / "genome.fa", {"chr1": 400}, seed=1)["chr1"]
+    write_bed(tmp_path / "peaks.bed", [("chr1", 100, 140), ("chr1", 390, 400), ("chr1", 200, 300)])
+    store = extract_regions_to_store(
         tmp_path / "peaks.bed", tmp_path / "genome.fa", 20,
         tmp_path / "regions.bed", tmp_path / "dropped.tsv", tmp_path / "regions.zarr",
     )
@@ -601,8 +393,22 @@ def test_extract_regions_to_store_writes_all_three_outputs(tmp_path):
     assert list(store.numbers) == [0, 2]
     back = storage.read_region_store(tmp_path / "regions.zarr")
     assert np.array_equal(back.starts, [110, 240])
+    assert list(back.numbers) == [0, 2]
     codes = "ACGT"
     assert "".join(codes[i] for i in back.onehot[0].argmax(0)) == sequence[110:130]
     dropped = (tmp_path / "dropped.tsv").read_text().splitlines()
     assert len(dropped) == 2 and dropped[1].split("\t")[1:4] == ["chr1", "390", "400"]
+    bed = [line.split("\t") for line in (tmp_path / "regions.bed").read_text().splitlines()[1:]]
+    assert [(row[3], row[-1]) for row in bed] == [("region_000000", "0"), ("region_000002", "2")]
     assert json.loads(json.dumps(dict(zarr.open_group(str(tmp_path / "regions.zarr"), mode="r").attrs)))["width"] == 20
+
+
+def test_references_are_seeded_by_the_stored_number_not_the_id(tmp_path):
+    """Two regions with the same number (whatever their ids say) get the same references."""
+    written = region_store(n=2, numbers=[7, 7])
+    written.onehot[1] = written.onehot[0]
+    written.ids[1] = "renamed"
+    storage.write_region_store(tmp_path / "r.zarr", written)
+    make_references(tmp_path / "r.zarr", tmp_path / "refs.zarr", n=4, seed=9)
+    _, codes = storage.read_reference_store(tmp_path / "refs.zarr")
+    assert np.array_equal(codes[0], codes[1])

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import zarr
-from test_exports import write_attributions_store
+from helpers import write_attributions_store
 
-from seqlift.qc import (
+from seqlift.pipeline.qc import (
     ConvergenceError,
     ConvergenceWarning,
     auroc,
@@ -177,6 +177,13 @@ def test_auroc_of_hand_computed_case() -> None:
     scores = np.array([0.8, 0.6, 0.4, 0.4, 0.1])
     labels = np.array([True, False, True, False, False])
     assert auroc(scores, labels) == 0.75
+
+
+def test_auroc_counts_each_tie_between_a_positive_and_a_negative_as_one_half() -> None:
+    # Positives 0.9, 0.4; negatives 0.4, 0.1: 0.9 wins both, 0.4 ties one and wins one.
+    labels = np.array([True, True, False, False])
+    assert auroc(np.array([0.9, 0.4, 0.4, 0.1]), labels) == 0.875
+    assert auroc(np.array([0.1, 0.2, 0.3, 0.4]), labels) == 0.0
 
 
 def test_auroc_perfect_inverted_and_uninformative() -> None:

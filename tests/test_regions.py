@@ -1,4 +1,4 @@
-"""Tests for seqlift.regions: BED parsing, window extraction, and every bad-input case.
+"""Stage regions (seqlift.pipeline.regions): BED parsing, window extraction, every bad-input case.
 
 Each file in tests/data/bad_inputs/ (listed in its README.md) is copied into a temporary folder
 before use, so the .fai index pyfaidx writes never lands in the repository.
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from seqlift.errors import InputError, SeqliftError
-from seqlift.regions import (
+from seqlift.pipeline.regions import (
     DROPPED_TSV_COLUMNS,
     REGIONS_BED_COLUMNS,
     encode_sequence,
@@ -168,7 +168,7 @@ def test_more_than_ten_bad_rows_are_summarised(tmp_path):
     message = str(info.value)
     assert "13 malformed BED row(s)" in message
     assert f"{path}:10:" in message and f"{path}:11:" not in message
-    assert "... and 3 more" in message
+    assert "(chrom, start, end) separated by tabs and 3 more\nFix or remove these rows" in message
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,6 +291,9 @@ def test_duplicate_rows_are_kept_with_distinct_ids(genome, bad_input):
 
 def test_windows_off_either_chromosome_end_are_dropped_flush_ones_kept(genome, bad_input):
     regions = extract_regions(bad_input("bed_off_chrom_end.bed"), genome, width=10)
+    # A kept region's number is its data row, whatever was dropped before it; the id names it.
+    assert all(r.id == f"region_{r.number:06d}" for r in regions.regions)
+    assert [r.number for r in regions.regions][0] == 1
     assert [(r.id, r.name, r.start, r.end) for r in regions.regions] == [
         ("region_000001", "flush_start", 0, 10),
         ("region_000002", "middle", 45, 55),
@@ -495,8 +498,8 @@ def test_regions_bed_round_trips_and_keeps_names(genome, bad_input, tmp_path):
     lines = out.read_text().splitlines()
     assert lines == [
         "#" + "\t".join(REGIONS_BED_COLUMNS),
-        "chr1\t12\t22\tregion_000000\t0\t.\tpeak_one\t1\t10\t80\t7",
-        "chr2\t25\t35\tregion_000001\t0\t.\t.\t2\t0\t60\t-1",
+        "chr1\t12\t22\tregion_000000\t0\t.\tpeak_one\t1\t10\t80\t7\t0",
+        "chr2\t25\t35\tregion_000001\t0\t.\t.\t2\t0\t60\t-1\t1",
     ]
     assert read_regions_bed(out) == regions.regions
     # The table is itself a readable BED for seqlift (header skipped, BED6+).

@@ -2,10 +2,10 @@
 
 Bad inputs are data files, one per case (tests/data/README.md lists them all):
 tests/data/bad_configs/*.yaml go through the Snakemake CLI; tests/data/bad_models/* through
-seqlift.models, seqlift.pipeline and the workflow. Faults are real: a shard job's process is
-killed with SIGKILL while it computes and while it writes its file, and the resumed run is
-compared bit for bit with an uninterrupted one. The tiny project and its helpers come from
-tests/test_workflow.py.
+seqlift.models, seqlift.pipeline.attribution and the workflow. Faults are real: a shard job's
+process is killed with SIGKILL while it computes and while it writes its shard group, and the
+resumed run is compared bit for bit with an uninterrupted one. The tiny project and the
+workflow runners come from tests/helpers.py.
 """
 
 import json
@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,49 +23,42 @@ import pytest
 import torch
 import yaml
 import zarr
-from test_pipeline import _region_store
-from test_workflow import CONFIG as TINY_CONFIG
-from test_workflow import SNAKEFILE, _job_counts, _write_project
+from helpers import (
+    DATA,
+    TINY_CONFIG,
+    WIDTH,
+    assert_bit_identical,
+    job_counts,
+    job_logs,
+    run_snakemake,
+    snakemake_command,
+    write_bed,
+    write_config,
+    write_genome,
+    write_tiny_project,
+)
 
-from seqlift import pipeline, storage
 from seqlift.engine import explain
 from seqlift.errors import InputError, SeqliftError
 from seqlift.models import load_model
+from seqlift.pipeline import storage
+from seqlift.pipeline.attribution import run_attribution_shard
 
-DATA = Path(__file__).parent / "data"
 BAD_CONFIGS = DATA / "bad_configs"
 BAD_MODELS = DATA / "bad_models"
-WIDTH = 32
 
 pytestmark = pytest.mark.slow
 
 
-def _command(folder: Path, *arguments: str, cores: int = 2) -> list[str]:
-    return [
-        sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(folder),
-        "--configfile", str(folder / "config.yaml"), "--cores", str(cores), *arguments,
-    ]
-
-
 def _snakemake(folder: Path, *arguments: str, cores: int = 2) -> subprocess.CompletedProcess:
     """Run the workflow; the caller checks the exit status (many runs here must fail)."""
-    return subprocess.run(_command(folder, *arguments, cores=cores), capture_output=True, text=True, cwd=folder)
+    return run_snakemake(folder, *arguments, cores=cores, check=False)
 
 
 def _succeeded(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     if result.returncode != 0:
         pytest.fail(f"snakemake failed:\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}")
     return result
-
-
-def _tiny_project(folder: Path, **changes) -> Path:
-    """tests/test_workflow.py's project (9 BED rows, 32 bp, SmallCNN) with config changes."""
-    return _write_project(folder, TINY_CONFIG | changes)
-
-
-def _logs(folder: Path) -> str:
-    """Every job log of the run, concatenated (rule and log names may change; the text may not)."""
-    return "".join(path.read_text() for path in sorted((folder / "results" / "tiny" / "logs").rglob("*.log")))
 
 
 def _model_file(name: str, class_name: str, **kwargs) -> dict:
@@ -101,7 +93,7 @@ def config_dry_runs(tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
     root = tmp_path_factory.mktemp("bad_configs")
 
     def dry_run(name: str) -> subprocess.CompletedProcess:
-        folder = _tiny_project(root / name)
+        folder = write_tiny_project(root / name)
         shutil.copy(BAD_CONFIGS / name, folder / "config.yaml")
         return _snakemake(folder, "-n")
 
@@ -155,8 +147,8 @@ def test_weights_with_other_key_names_list_the_missing_and_unexpected_keys():
         load_model(config)
     message = str(error.value)
     assert "two_layer_renamed_keys.pt' does not match the architecture TwoLayer" in message
-    assert "missing keys ['linear.weight', 'linear.bias']" in message
-    assert "unexpected keys ['head.weight', 'head.bias']" in message
+    assert "missing keys linear.weight, linear.bias;" in message
+    assert "unexpected keys head.weight, head.bias." in message
     assert "Check model.kwargs" in message
 
 
@@ -171,20 +163,12 @@ def test_weights_of_another_layer_size_name_every_differing_shape():
     assert "linear.bias" not in message  # same shape (2,) in both
 
 
-@pytest.fixture(scope="module")
-def stores(tmp_path_factory):
-    """regions.zarr (7 random 32-bp regions) and references.zarr (6 shuffles each)."""
-    folder = tmp_path_factory.mktemp("stores")
-    storage.write_region_store(folder / "regions.zarr", _region_store())
-    pipeline.make_references(folder / "regions.zarr", folder / "references.zarr", "dinucleotide_shuffle", 6, seed=3)
-    return folder / "regions.zarr", folder / "references.zarr"
-
-
 def _shard(stores, tmp_path, model: dict, targets=(0, 1), batch_size=64) -> Path:
     regions, references = stores
     config = {"model": model, "targets": list(targets), "dtype": "float64", "device": "cpu"}
-    output = tmp_path / "shard.npz"
-    pipeline.run_attribution_shard(
+    (tmp_path / "out").mkdir(exist_ok=True)
+    output = tmp_path / "out" / "shard.zarr"
+    run_attribution_shard(
         config, regions, references, "1-of-1", "1-of-1", output, batch_size=batch_size
     )
     return output
@@ -201,14 +185,14 @@ def test_a_model_output_other_than_batch_by_outputs_is_refused(stores, tmp_path,
         f"the model returns {shown} for a batch of 2; seqlift needs (batch, n_outputs). "
         "Wrap the model so that it returns one tensor of that shape"
     )
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path / "out") == []
 
 
 def test_a_target_index_out_of_range_names_the_model_output_count(stores, tmp_path):
-    with pytest.raises(InputError, match=r"targets \[2, 7\] are out of range: the model has 2 outputs "
+    with pytest.raises(InputError, match=r"targets 2, 7 are out of range: the model has 2 outputs "
                                          r"\(indices 0\.\.1\)"):
         _shard(stores, tmp_path, _model_file("two_layer.py", "TwoLayer"), targets=(0, 2, 7))
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path / "out") == []
 
 
 def test_the_engine_says_which_input_length_the_model_expects():
@@ -227,8 +211,8 @@ def test_a_shard_says_which_input_length_the_model_expects(stores, tmp_path):
         _shard(stores, tmp_path, _model_file("fixed_length.py", "FixedLength"))
     message = str(error.value)
     assert message.startswith(f"the model fails on input of shape (batch, 4, {WIDTH}) (config width {WIDTH}): ")
-    assert message.endswith(". The model expects length 40: set width: 40 in the config")
-    assert os.listdir(tmp_path) == []
+    assert message.endswith(". The model expects length 40. Set width: 40 in the config")
+    assert os.listdir(tmp_path / "out") == []
 
 
 def _ids_where_first_base_is(stores, base: int) -> list[str]:
@@ -247,22 +231,22 @@ def test_nan_or_inf_outputs_stop_the_shard_and_name_exactly_those_regions(stores
     message = str(error.value)
     assert f"the model returned NaN or Inf for {len(bad)} region(s) of shard 1-of-1: {', '.join(bad)};" in message
     assert "check the model and these sequences" in message
-    assert os.listdir(tmp_path) == []
+    assert os.listdir(tmp_path / "out") == []
 
 
 def test_nan_outputs_fail_the_shard_job_of_the_workflow_naming_the_regions(tmp_path):
-    folder = _tiny_project(tmp_path, model=_model_file("nan_output.py", "NaNWhenFirstBaseIsA"), targets=[0])
+    folder = write_tiny_project(tmp_path, model=_model_file("nan_output.py", "NaNWhenFirstBaseIsA"), targets=[0])
     result = _snakemake(folder, "results/tiny/attributions.zarr")
     assert result.returncode != 0
     regions = storage.read_region_store(folder / "results" / "tiny" / "regions.zarr")
     first_is_a = regions.onehot[:, 0, 0] == 1
     bad, good = regions.ids[first_is_a], regions.ids[~first_is_a]
     assert len(bad) and len(good)
-    message = next(line for line in _logs(folder).splitlines() if "SeqliftError: the model returned NaN" in line)
+    message = next(line for line in job_logs(folder).splitlines() if "SeqliftError: the model returned NaN" in line)
     # The engine stops at the first batch holding a NaN; the shard still names every bad region.
     assert f"for {len(bad)} region(s) of shard 1-of-1: {', '.join(bad)};" in message
     assert not any(region in message for region in good)
-    assert not (folder / "results" / "tiny" / "shards" / "1-of-1" / "block_1-of-1.npz").exists()
+    assert not (folder / "results" / "tiny" / "shards" / "1-of-1" / "block_1-of-1.zarr").exists()
     assert not (folder / "results" / "tiny" / "attributions.zarr").exists()
 
 
@@ -272,10 +256,10 @@ def test_nan_outputs_fail_the_shard_job_of_the_workflow_naming_the_regions(tmp_p
 
 def test_convergence_failure_stops_the_workflow_naming_targets_and_regions(tmp_path):
     model = _model_file("no_deeplift_rule.py", "SquaredOutput", n_outputs=2, seed=0)
-    folder = _tiny_project(tmp_path, model=model, qc={"on_failure": "fail"}, dtype="float64")
+    folder = write_tiny_project(tmp_path, model=model, qc={"on_failure": "fail"}, dtype="float64")
     failed = _snakemake(folder, "results/tiny/qc/summary.json")
     assert failed.returncode != 0
-    log = _logs(folder)
+    log = job_logs(folder)
     assert "convergence QC: DeepLIFT deltas are too large for" in log
     for target in ("target_0", "second"):
         assert f"target {target}: " in log
@@ -285,7 +269,7 @@ def test_convergence_failure_stops_the_workflow_naming_targets_and_regions(tmp_p
     # The same deltas with on_failure: warn finish the run, flagged in the summary.
     (folder / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG | {"model": model, "dtype": "float64"}))
     warned = _succeeded(_snakemake(folder, "results/tiny/qc/summary.json"))
-    assert "attribution" not in _job_counts(warned.stdout + warned.stderr)  # only QC reruns
+    assert "attribution" not in job_counts(warned.stdout + warned.stderr)  # only QC reruns
     summary = json.loads((folder / "results" / "tiny" / "qc" / "summary.json").read_text())
     assert summary["status"] == "warn"
     for target in ("target_0", "second"):
@@ -306,38 +290,17 @@ KILL_SHARDS = ("--set-scatter", "shards=3")
 
 def _kill_project(folder: Path) -> Path:
     """One 20 kb chromosome, 300 windows of 600 bp: a shard computes for about a second."""
-    rng = np.random.default_rng(7)
     folder.mkdir(parents=True, exist_ok=True)
-    sequence = "".join(rng.choice(list("ACGT"), 20_000))
-    lines = [sequence[i : i + 60] for i in range(0, len(sequence), 60)]
-    (folder / "genome.fa").write_text(">chr1\n" + "\n".join(lines) + "\n")
-    starts = rng.integers(0, 20_000 - KILL_WIDTH, KILL_ROWS)
-    (folder / "peaks.bed").write_text("".join(f"chr1\t{s}\t{s + KILL_WIDTH}\n" for s in starts))
-    config = {
+    write_genome(folder / "genome.fa", {"chr1": 20_000}, seed=7)
+    starts = np.random.default_rng(7).integers(0, 20_000 - KILL_WIDTH, KILL_ROWS)
+    write_bed(folder / "peaks.bed", [("chr1", start, start + KILL_WIDTH) for start in starts])
+    write_config(folder, {
         "name": "tiny", "regions": "peaks.bed", "genome": "genome.fa", "width": KILL_WIDTH,
         "model": {"factory": "seqlift.zoo:SmallCNN",
                   "kwargs": {"n_outputs": 2, "sequence_length": KILL_WIDTH, "seed": 1}},
         "targets": [0, 1], "references": {"n": 2, "seed": 3}, "dtype": "float64",
-    }
-    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    })
     return folder
-
-
-def _arrays(path: Path) -> dict[str, np.ndarray]:
-    group = zarr.open_group(str(path), mode="r")
-    return {name: np.asarray(node[...]) for name, node in group.members(max_depth=None) if isinstance(node, zarr.Array)}
-
-
-def _assert_bit_identical(first: Path, second: Path) -> None:
-    a, b = _arrays(first), _arrays(second)
-    assert sorted(a) == sorted(b)
-    for name in a:
-        assert a[name].dtype == b[name].dtype and a[name].shape == b[name].shape, name
-        if a[name].dtype.kind in "fiu":
-            assert a[name].tobytes() == b[name].tobytes(), name
-        else:
-            assert np.array_equal(a[name], b[name]), name
-    assert dict(zarr.open_group(str(first), mode="r").attrs) == dict(zarr.open_group(str(second), mode="r").attrs)
 
 
 @pytest.fixture(scope="module")
@@ -390,7 +353,7 @@ def killed_run(tmp_path_factory):
     folder = _kill_project(tmp_path_factory.mktemp("killed"))
     results = folder / "results" / "tiny"
     process = subprocess.Popen(
-        _command(folder, "results/tiny/attributions.zarr", *KILL_SHARDS, cores=1),
+        snakemake_command(folder, "results/tiny/attributions.zarr", *KILL_SHARDS, cores=1),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=folder,
     )
     parent = psutil.Process(process.pid)
@@ -429,20 +392,20 @@ def test_a_killed_shard_job_leaves_no_file_that_counts_as_finished(killed_run):
     assert not state["aggregated"]
     writing = next(s for s, how in state["killed"].items() if how == "writing")
     # The kill landed while the shard's temporary file existed, before it was moved into place.
-    assert state["seen_while_writing"] and "block_1-of-1.npz" not in state["seen_while_writing"]
-    finished = [name for name in state["after_kill"] if name.endswith("/block_1-of-1.npz")]
+    assert state["seen_while_writing"] and "block_1-of-1.zarr" not in state["seen_while_writing"]
+    finished = [name for name in state["after_kill"] if name.endswith("/block_1-of-1.zarr")]
     survivor = ({"1-of-3", "2-of-3", "3-of-3"} - set(state["killed"])).pop()
-    assert finished == [f"shards/{survivor}/block_1-of-1.npz"]
+    assert finished == [f"shards/{survivor}/block_1-of-1.zarr"]
     # What the kill leaves behind is a dot-file outside the names Snakemake and aggregation read.
     leftovers = [name for name in state["after_kill"] if name not in finished]
-    assert all(Path(name).name.startswith(".block_1-of-1.npz.tmp-") for name in leftovers)
+    assert all(Path(name).name.startswith(".block_1-of-1.zarr.tmp-") for name in leftovers)
     assert all(any(f"shards/{shard}/" in name for shard in state["killed"]) for name in leftovers)
     assert any(f"shards/{writing}/" in name for name in leftovers)
 
 
 def test_rerunning_recomputes_exactly_the_killed_shards(killed_run):
     folder, state, rerun = killed_run
-    counts = _job_counts(rerun.stdout + rerun.stderr)
+    counts = job_counts(rerun.stdout + rerun.stderr)
     assert counts["attribution"] == 2
     assert counts["aggregate"] == 1
     assert "regions" not in counts and "references" not in counts
@@ -451,16 +414,16 @@ def test_rerunning_recomputes_exactly_the_killed_shards(killed_run):
         if not Path(name).name.startswith("."):  # temporaries are removed, see below
             assert (results / name).stat().st_mtime_ns == mtime, f"{name} was rewritten"
     for shard in state["killed"]:
-        assert (results / "shards" / shard / "block_1-of-1.npz").is_file()
+        assert (results / "shards" / shard / "block_1-of-1.zarr" / "zarr.json").is_file()
     # The reruns removed the temporaries the killed jobs left.
-    assert sorted(p.name for p in results.glob("shards/*/*")) == ["block_1-of-1.npz"] * 3
+    assert sorted(p.name for p in results.glob("shards/*/*")) == ["block_1-of-1.zarr"] * 3
 
 
 def test_the_resumed_run_is_bit_identical_to_an_uninterrupted_one(killed_run, uninterrupted_run):
     """Also the job-order check: `--cores 1`, the killed shards computed last in a second
     invocation, against `--cores 2` in one go; every array and attribute the same bits."""
     folder, _, _ = killed_run
-    _assert_bit_identical(
+    assert_bit_identical(
         folder / "results" / "tiny" / "attributions.zarr",
         uninterrupted_run / "results" / "tiny" / "attributions.zarr",
     )
@@ -468,7 +431,7 @@ def test_the_resumed_run_is_bit_identical_to_an_uninterrupted_one(killed_run, un
 
 @pytest.fixture(scope="module")
 def finished_tiny_run(tmp_path_factory) -> Path:
-    folder = _tiny_project(tmp_path_factory.mktemp("provenance"))
+    folder = write_tiny_project(tmp_path_factory.mktemp("provenance"))
     _succeeded(_snakemake(folder, "results/tiny/attributions.zarr", "--set-scatter", "shards=2"))
     return folder
 
@@ -487,12 +450,12 @@ def test_aggregation_refuses_shards_of_another_model_seed(finished_tiny_run):
         )
     finally:
         (folder / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
-    log = _logs(folder)
+    log = job_logs(folder)
     assert result.returncode != 0
     assert "2 shard file(s) were made with another config, model or seqlift version than this run" in log
     assert log.count("(A model without model.weights must build the same weights every time") == 1
     for shard in ("1-of-2", "2-of-2"):
-        assert f"results/tiny/shards/{shard}/block_1-of-1.npz: config_hash" in log
+        assert f"results/tiny/shards/{shard}/block_1-of-1.zarr: config_hash" in log
     assert "model_checksum 'state_dict-sha256:" in log
     assert "Delete these shard files (or run snakemake with --forcerun attribution)" in log
     assert not (results / "attributions.zarr").exists()
@@ -503,21 +466,19 @@ def test_aggregation_refuses_a_shard_of_another_seqlift_version(finished_tiny_ru
     results = folder / "results" / "tiny"
     if (results / "attributions.zarr").exists():
         shutil.rmtree(results / "attributions.zarr")
-    tampered = results / "shards" / "2-of-2" / "block_1-of-1.npz"
-    shard = storage.read_shard(tampered)
-    shard.header["seqlift_version"] = "0.0.1"
-    storage.write_shard(tampered, shard)
+    tampered = results / "shards" / "2-of-2" / "block_1-of-1.zarr"
+    zarr.open_group(str(tampered), mode="r+").attrs["seqlift_version"] = "0.0.1"
     result = _snakemake(folder, "results/tiny/attributions.zarr", "--set-scatter", "shards=2")
-    log = _logs(folder)
+    log = job_logs(folder)
     assert result.returncode != 0
     assert "1 shard file(s) were made with another config" in log
-    assert "shards/2-of-2/block_1-of-1.npz: seqlift_version '0.0.1' (this run: " in log
+    assert "shards/2-of-2/block_1-of-1.zarr: seqlift_version '0.0.1' (this run: " in log
     assert "shards/1-of-2/" not in log
     assert not (results / "attributions.zarr").exists()
 
 
 def test_a_regular_file_where_the_results_folder_belongs_is_named(tmp_path):
-    folder = _tiny_project(tmp_path)
+    folder = write_tiny_project(tmp_path)
     (folder / "results").mkdir()
     (folder / "results" / "tiny").write_text("not a folder\n")
     result = _snakemake(folder, "results/tiny/attributions.zarr")
@@ -533,10 +494,10 @@ def test_a_regular_file_where_the_results_folder_belongs_is_named(tmp_path):
 @pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare -m and mount (root in a container)")
 def test_a_read_only_results_folder_is_named_before_any_job_runs(tmp_path):
     """results/tiny/shards is a read-only tmpfs, in a mount namespace of the run alone."""
-    folder = _tiny_project(tmp_path)
+    folder = write_tiny_project(tmp_path)
     shards = folder / "results" / "tiny" / "shards"
     shards.mkdir(parents=True)
-    snakemake = " ".join(_command(folder, "results/tiny/attributions.zarr"))
+    snakemake = " ".join(snakemake_command(folder, "results/tiny/attributions.zarr"))
     script = f"mount -t tmpfs -o ro,size=8k tmpfs {shards} && {snakemake}"
     result = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, cwd=folder)
     output = result.stdout + result.stderr
@@ -560,20 +521,21 @@ def _can_mount() -> bool:
 
 @pytest.mark.skipif(not _can_mount(), reason="needs unshare -m and mount (root in a container)")
 def test_a_full_disk_under_the_shards_gives_a_clear_error_and_no_shard_file(tmp_path):
-    """shards/ is an 8 kB tmpfs, in a mount namespace of the run alone: the 20 kB shard fills it."""
-    folder = _tiny_project(tmp_path)
+    """shards/ is an 8 kB tmpfs, in a mount namespace of the run alone: the shard group's files
+    (a 4 kB page each at least) fill it."""
+    folder = write_tiny_project(tmp_path)
     shards = folder / "results" / "tiny" / "shards"
     shards.mkdir(parents=True)
-    snakemake = " ".join(_command(folder, "results/tiny/attributions.zarr"))
+    snakemake = " ".join(snakemake_command(folder, "results/tiny/attributions.zarr"))
     script = (
         f"mount -t tmpfs -o size=8k tmpfs {shards} && {{ {snakemake}; status=$?; "
         f"find {shards} -type f > {tmp_path / 'left.txt'}; exit $status; }}"
     )
     result = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, cwd=folder)
     assert result.returncode != 0
-    log = _logs(folder)
+    log = job_logs(folder)
     assert (
-        "StorageError: [Errno 28] cannot write results/tiny/shards/1-of-1/block_1-of-1.npz: No space left "
+        "StorageError: [Errno 28] cannot write results/tiny/shards/1-of-1/block_1-of-1.zarr: No space left "
         "on device; the disk (or your quota) is full: free space, or write the results elsewhere"
     ) in log
     assert (tmp_path / "left.txt").read_text() == ""

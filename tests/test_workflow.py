@@ -1,13 +1,11 @@
-"""The Snakemake workflow, run through its CLI in temporary folders on a tiny project.
+"""The Snakemake workflow, run through its CLI in temporary folders on the tiny project.
 
-The project: a random two-chromosome genome, nine regions (one runs off its chromosome and is
-dropped), seqlift.zoo's SmallCNN (two outputs, 32 bp, seeded) and six dinucleotide-shuffled
-references per region. The model runs in float64 so that the convergence deltas (round-off by
-nature) can be compared between shard layouts to 1e-6 as well (see tests/test_pipeline.py). Runs are shared between tests
-through module-scoped fixtures to keep the whole file near two minutes on two cores.
+The tiny project is described in tests/helpers.py. Runs are shared between tests through
+module-scoped fixtures to keep the whole file near two minutes on two cores.
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -20,104 +18,50 @@ import numpy as np
 import pytest
 import torch
 import yaml
-import zarr
+from helpers import (
+    BED_ROWS,
+    N_REFERENCES,
+    ROOT,
+    SCHEMA,
+    SEED,
+    SNAKEFILE,
+    TARGETS,
+    TINY_CONFIG,
+    WIDTH,
+    job_counts,
+    open_attributions,
+    results_of,
+    run_snakemake,
+    stacked,
+    write_tiny_project,
+)
 
 from seqlift.engine import deep_lift_shap
+from seqlift.pipeline import storage
 from seqlift.references import dinucleotide_shuffle, region_seed
 from seqlift.zoo import SmallCNN
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEFILE = ROOT / "Snakefile"
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-WIDTH = 32
-N_REFERENCES = 6
-SEED = 3
-TARGETS = ("target_0", "second")
-BED_ROWS = [
-    ("chr1", 100, 300), ("chr1", 500, 700), ("chr1", 2990, 3000), ("chr2", 10, 90),
-    ("chr2", 1000, 1200), ("chr1", 1500, 1600), ("chr2", 1800, 1900), ("chr1", 2000, 2100),
-    ("chr1", 2400, 2440),
-]
-CONFIG = {
-    "name": "tiny",
-    "regions": "peaks.bed",
-    "genome": "genome.fa",
-    "width": WIDTH,
-    "model": {
-        "factory": "seqlift.zoo:SmallCNN",
-        "kwargs": {"n_outputs": 2, "sequence_length": WIDTH, "seed": 1},
-    },
-    "targets": [0, {"index": 1, "name": "second"}],
-    "references": {"n": N_REFERENCES, "seed": SEED},
-    "dtype": "float64",
-    "qc": {"truth_bed": "motifs.bed"},
-    "plots": {"top_regions": 2, "logo_flank": 8},
-}
-
 pytestmark = pytest.mark.slow
-
-
-def _write_project(folder: Path, config: dict = CONFIG) -> Path:
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / "genome.fa", "w") as handle:
-        for chrom, length in (("chr1", 3000), ("chr2", 2000)):
-            sequence = "".join(rng.choice(list("ACGT"), length))
-            lines = [sequence[i : i + 60] for i in range(0, length, 60)]
-            handle.write(f">{chrom}\n" + "\n".join(lines) + "\n")
-    (folder / "peaks.bed").write_text("".join(f"{c}\t{s}\t{e}\n" for c, s, e in BED_ROWS))
-    (folder / "motifs.bed").write_text("chr1\t195\t203\tAP1\nchr2\t1095\t1101\tGATA\n")
-    (folder / "config.yaml").write_text(yaml.safe_dump(config))
-    return folder
-
-
-def _snakemake(folder: Path, *arguments: str, check: bool = True) -> subprocess.CompletedProcess:
-    command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--directory", str(folder),
-        "--configfile", str(folder / "config.yaml"), "--cores", "2", *arguments,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=folder)
-    if check and result.returncode != 0:
-        pytest.fail(f"snakemake {' '.join(arguments)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-8000:]}")
-    return result
-
-
-def _job_counts(output: str) -> dict[str, int]:
-    """Rule -> job count from Snakemake's 'Job stats' table."""
-    table = output.split("Job stats:", 1)[1].split("total", 1)[0]
-    return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
-
-
-def _results(folder: Path) -> Path:
-    return folder / "results" / "tiny"
-
-
-def _stacked(group: zarr.Group, name: str) -> np.ndarray:
-    return np.stack([np.asarray(group[f"{name}/{target}"][:]) for target in TARGETS])
-
-
-def _open(folder: Path) -> zarr.Group:
-    return zarr.open_group(str(_results(folder) / "attributions.zarr"), mode="r")
 
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
     """Everything (rule all) with the default layout: one shard, one reference block."""
-    folder = _write_project(tmp_path_factory.mktemp("full"))
-    _snakemake(folder)
+    folder = write_tiny_project(tmp_path_factory.mktemp("full"))
+    run_snakemake(folder)
     return folder
 
 
 @pytest.fixture(scope="module")
 def sharded_run(tmp_path_factory):
     """attributions.zarr only, with 3 region shards x 2 reference blocks."""
-    folder = _write_project(tmp_path_factory.mktemp("sharded"))
-    _snakemake(folder, "results/tiny/attributions.zarr", "--set-scatter", "shards=3", "reference_blocks=2")
+    folder = write_tiny_project(tmp_path_factory.mktemp("sharded"))
+    run_snakemake(folder, "results/tiny/attributions.zarr", "--set-scatter", "shards=3", "reference_blocks=2")
     return folder
 
 
 def test_full_run_writes_every_stage_output(full_run):
-    results = _results(full_run)
+    results = results_of(full_run)
     kept = [line.split("\t")[3] for line in (results / "regions.bed").read_text().splitlines()[1:]]
     assert kept == [f"region_{i:06d}" for i in range(len(BED_ROWS)) if i != 2]
     dropped = (results / "dropped_regions.tsv").read_text().splitlines()[1:]
@@ -136,8 +80,8 @@ def test_full_run_writes_every_stage_output(full_run):
 
 
 def test_exports_hold_the_aggregated_scores(full_run):
-    group = _open(full_run)
-    exports = _results(full_run) / "exports"
+    group = open_attributions(full_run)
+    exports = results_of(full_run) / "exports"
     for target in TARGETS:
         hypothetical = np.asarray(group[f"hypothetical/{target}"][:])
         with np.load(exports / target / "attr.npz") as attr:
@@ -149,7 +93,7 @@ def test_exports_hold_the_aggregated_scores(full_run):
 
 
 def test_aggregated_results_equal_a_direct_library_call(full_run):
-    group = _open(full_run)
+    group = open_attributions(full_run)
     X = torch.as_tensor(np.asarray(group["onehot"][:]), dtype=torch.float64)
     numbers = np.asarray(group["regions/number"][:])
     references = dinucleotide_shuffle(
@@ -162,8 +106,8 @@ def test_aggregated_results_equal_a_direct_library_call(full_run):
     )
     expected = hypothetical.numpy()
     scale = np.abs(expected).max()
-    np.testing.assert_allclose(_stacked(group, "hypothetical"), expected, rtol=1e-6, atol=1e-6 * scale)
-    np.testing.assert_allclose(_stacked(group, "deltas"), deltas.numpy(), rtol=0, atol=1e-6 * scale)
+    np.testing.assert_allclose(stacked(group, "hypothetical"), expected, rtol=1e-6, atol=1e-6 * scale)
+    np.testing.assert_allclose(stacked(group, "deltas"), deltas.numpy(), rtol=0, atol=1e-6 * scale)
     with torch.no_grad():
         fx = model.double()(X).T.numpy()
     for index, target in enumerate(TARGETS):
@@ -174,15 +118,15 @@ def test_aggregated_results_equal_a_direct_library_call(full_run):
 
 def test_shard_and_block_counts_do_not_change_results(full_run, sharded_run):
     """1 shard x 1 block against 3 shards x 2 blocks (tests/test_pipeline.py varies each alone)."""
-    one, many = _open(full_run), _open(sharded_run)
-    shards = sorted(p.relative_to(_results(sharded_run)) for p in _results(sharded_run).glob("shards/*/*.npz"))
+    one, many = open_attributions(full_run), open_attributions(sharded_run)
+    shards = sorted(p.relative_to(results_of(sharded_run)) for p in results_of(sharded_run).glob("shards/*/*.zarr"))
     assert [str(p) for p in shards] == [
-        f"shards/{s}-of-3/block_{b}-of-2.npz" for s in (1, 2, 3) for b in (1, 2)
+        f"shards/{s}-of-3/block_{b}-of-2.zarr" for s in (1, 2, 3) for b in (1, 2)
     ]
-    expected = _stacked(one, "hypothetical")
+    expected = stacked(one, "hypothetical")
     scale = np.abs(expected).max()
-    np.testing.assert_allclose(_stacked(many, "hypothetical"), expected, rtol=1e-6, atol=1e-6 * scale)
-    np.testing.assert_allclose(_stacked(many, "deltas"), _stacked(one, "deltas"), rtol=0, atol=1e-6 * scale)
+    np.testing.assert_allclose(stacked(many, "hypothetical"), expected, rtol=1e-6, atol=1e-6 * scale)
+    np.testing.assert_allclose(stacked(many, "deltas"), stacked(one, "deltas"), rtol=0, atol=1e-6 * scale)
     for target in TARGETS:
         np.testing.assert_allclose(
             many[f"predictions/{target}/reference_mean"][:], one[f"predictions/{target}/reference_mean"][:],
@@ -192,54 +136,107 @@ def test_shard_and_block_counts_do_not_change_results(full_run, sharded_run):
 
 def test_rerun_after_deleting_one_shard_recomputes_only_that_shard(sharded_run):
     """As after a run whose shard job was killed: that shard and the aggregate are missing."""
-    results = _results(sharded_run)
-    before = _stacked(_open(sharded_run), "hypothetical")
-    shards = sorted(results.glob("shards/*/*.npz"))
-    deleted = results / "shards" / "2-of-3" / "block_1-of-2.npz"
-    mtimes = {path: path.stat().st_mtime_ns for path in shards if path != deleted}
-    deleted.unlink()
+    results = results_of(sharded_run)
+    before = stacked(open_attributions(sharded_run), "hypothetical")
+    shards = sorted(results.glob("shards/*/*.zarr"))
+    deleted = results / "shards" / "2-of-3" / "block_1-of-2.zarr"
+    files = [path for shard in shards if shard != deleted for path in shard.rglob("*") if path.is_file()]
+    mtimes = {path: path.stat().st_mtime_ns for path in files}
+    shutil.rmtree(deleted)
     # With attributions.zarr still there Snakemake would not look back at its missing inputs.
     shutil.rmtree(results / "attributions.zarr")
-    output = _snakemake(
+    output = run_snakemake(
         sharded_run, "results/tiny/attributions.zarr", "--set-scatter", "shards=3", "reference_blocks=2"
     )
-    counts = _job_counts(output.stdout + output.stderr)
+    counts = job_counts(output.stdout + output.stderr)
     assert counts["attribution"] == 1
     assert counts["aggregate"] == 1
     assert "references" not in counts and "regions" not in counts
     assert deleted.exists()
     assert {path: path.stat().st_mtime_ns for path in mtimes} == mtimes
     # The recomputed shard gives bit-identical results.
-    assert np.array_equal(_stacked(_open(sharded_run), "hypothetical"), before)
+    assert np.array_equal(stacked(open_attributions(sharded_run), "hypothetical"), before)
 
 
 def test_finished_runs_leave_no_temporary_files(full_run, sharded_run):
     for folder in (full_run, sharded_run):
-        assert [p.name for p in _results(folder).rglob("*") if ".tmp-" in p.name] == []
+        assert [p.name for p in results_of(folder).rglob("*") if ".tmp-" in p.name] == []
 
 
-def test_report_is_one_html_file(full_run):
-    report = _results(full_run) / "report.html"
-    _snakemake(full_run, "--report", str(report))
+def test_report_is_one_html_file_naming_the_targets(full_run):
+    report = results_of(full_run) / "report.html"
+    run_snakemake(full_run, "--report", str(report))
     text = report.read_text(errors="replace")
     assert report.stat().st_size > 10_000
     assert "logos_second.png" in text and "delta_histogram.png" in text
+    # The workflow description names the targets (and their outputs), not a list of dicts.
+    # (The report embeds the text as a JSON string, where line breaks read "\n".)
+    gap = r"(?:\s|\\n)+"
+    assert re.search(rf"target_0{gap}\(output 0\),{gap}second{gap}\(output 1\) against", text)
+    assert "{&#x27;index&#x27;" not in text and "{'index'" not in text
+
+
+def test_weights_under_home_load_and_are_checksummed_where_the_loader_finds_them(tmp_path):
+    """`weights: ~/model.pt` is an input of the shard jobs, loads, and shards and aggregation
+    agree on its checksum (HOME is a temporary folder)."""
+    import hashlib
+
+    home = tmp_path / "home"
+    home.mkdir()
+    model = SmallCNN(n_outputs=2, sequence_length=WIDTH, seed=5)
+    torch.save(model.state_dict(), home / "model.pt")
+    checksum = "sha256:" + hashlib.sha256((home / "model.pt").read_bytes()).hexdigest()
+    config = TINY_CONFIG | {"model": TINY_CONFIG["model"] | {"weights": "~/model.pt"}}
+    folder = write_tiny_project(tmp_path / "project", config)
+    env = os.environ | {"HOME": str(home)}
+    run_snakemake(folder, "results/tiny/attributions.zarr", "--set-scatter", "shards=2", env=env)
+    shards = sorted(results_of(folder).glob("shards/*/*.zarr"))
+    assert len(shards) == 2
+    assert [storage.read_shard_header(path)["model_checksum"] for path in shards] == [checksum] * 2
+    group = open_attributions(folder)
+    assert group.attrs["model_checksum"] == checksum
+    # The weights in the home folder, not the factory's seed-1 initialisation, made the numbers.
+    X = torch.as_tensor(np.asarray(group["onehot"][:2]), dtype=torch.float64)
+    with torch.no_grad():
+        fx = model.double()(X).T.numpy()
+    np.testing.assert_allclose(group["predictions/target_0/example"][:2], fx[0], rtol=1e-6)
+    # New weights in that file make its shards out of date (it is an input of the jobs).
+    torch.save(SmallCNN(n_outputs=2, sequence_length=WIDTH, seed=6).state_dict(), home / "model.pt")
+    planned = run_snakemake(folder, "-n", "results/tiny/attributions.zarr", "--set-scatter", "shards=2", env=env)
+    assert job_counts(planned.stdout)["attribution"] == 2
+
+
+def test_without_keep_shards_shards_go_once_aggregated_and_nothing_reruns(tmp_path):
+    config = TINY_CONFIG | {"sharding": {"keep_shards": False}}
+    folder = write_tiny_project(tmp_path, config)
+    scatter = ("--set-scatter", "shards=2")
+    run_snakemake(folder, "results/tiny/qc/summary.json", *scatter)
+    results = results_of(folder)
+    assert (results / "attributions.zarr").is_dir()
+    assert list(results.glob("shards/*/*")) == []
+    again = run_snakemake(folder, "-n", "results/tiny/qc/summary.json", *scatter)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    # QC and plot settings are not part of what aggregation depends on.
+    changed = config | {"qc": config["qc"] | {"delta_threshold": 0.5}, "plots": {"top_regions": 1}}
+    (folder / "config.yaml").write_text(yaml.safe_dump(changed))
+    planned = run_snakemake(folder, "-n", "results/tiny/qc/summary.json", *scatter)
+    assert job_counts(planned.stdout) == {"qc": 1}
 
 
 def test_default_shard_count_follows_regions_per_shard(tmp_path):
-    folder = _write_project(tmp_path, CONFIG | {"sharding": {"regions_per_shard": 2}})
-    output = _snakemake(folder, "-n", "results/tiny/attributions.zarr")
-    assert _job_counts(output.stdout)["attribution"] == 5  # ceil(9 BED rows / 2)
-    output = _snakemake(
+    folder = write_tiny_project(tmp_path, TINY_CONFIG | {"sharding": {"regions_per_shard": 2}})
+    output = run_snakemake(folder, "-n", "results/tiny/attributions.zarr")
+    assert job_counts(output.stdout)["attribution"] == 5  # ceil(9 BED rows / 2)
+    output = run_snakemake(
         folder, "-n", "results/tiny/attributions.zarr", "--set-scatter", "shards=4", "reference_blocks=3"
     )
-    assert _job_counts(output.stdout)["attribution"] == 12
+    assert job_counts(output.stdout)["attribution"] == 12
 
 
 def test_qc_plots_and_exports_are_one_job_each_and_follow_the_switches(tmp_path):
-    config = CONFIG | {"qc": {"truth_bed": None}, "exports": {"bigwig": False, "chrombpnet_h5": False}}
-    output = _snakemake(_write_project(tmp_path, config), "-n")
-    counts = _job_counts(output.stdout)
+    config = TINY_CONFIG | {"qc": {"truth_bed": None}, "exports": {"bigwig": False, "chrombpnet_h5": False}}
+    output = run_snakemake(write_tiny_project(tmp_path, config), "-n")
+    counts = job_counts(output.stdout)
     assert counts["qc"] == counts["plots"] == counts["exports"] == 1
     planned = output.stdout
     assert "motif_recovery" not in planned and "projected.bw" not in planned and "shap.h5" not in planned
@@ -249,24 +246,24 @@ def test_qc_plots_and_exports_are_one_job_each_and_follow_the_switches(tmp_path)
 
 
 def test_a_cuda_config_asks_each_shard_for_one_gpu(tmp_path):
-    folder = _write_project(tmp_path, CONFIG | {"device": "cuda"})
-    output = _snakemake(folder, "-n", "-p", "results/tiny/attributions.zarr")
+    folder = write_tiny_project(tmp_path, TINY_CONFIG | {"device": "cuda"})
+    output = run_snakemake(folder, "-n", "-p", "results/tiny/attributions.zarr")
     attribution = output.stdout.split("rule attribution:", 1)[1].split("\n\n", 1)[0]
     assert re.search(r"resources: .*gpu=1", attribution)
-    cpu = _snakemake(_write_project(tmp_path / "cpu"), "-n", "results/tiny/attributions.zarr")
+    cpu = run_snakemake(write_tiny_project(tmp_path / "cpu"), "-n", "results/tiny/attributions.zarr")
     assert re.search(r"resources: .*gpu=0", cpu.stdout.split("rule attribution:", 1)[1].split("\n\n", 1)[0])
 
 
 def test_unknown_config_keys_stop_the_workflow_with_the_schema_message(tmp_path):
-    folder = _write_project(tmp_path, CONFIG | {"widht": 10})
-    result = _snakemake(folder, "-n", check=False)
+    folder = write_tiny_project(tmp_path, TINY_CONFIG | {"widht": 10})
+    result = run_snakemake(folder, "-n", check=False)
     assert result.returncode != 0
     assert "widht" in result.stdout + result.stderr
 
 
 def test_lint_and_snakefmt_are_clean(tmp_path):
-    folder = _write_project(tmp_path)
-    lint = _snakemake(folder, "--lint")
+    folder = write_tiny_project(tmp_path)
+    lint = run_snakemake(folder, "--lint")
     assert "Congratulations" in lint.stdout + lint.stderr
     snakefmt = Path(sys.executable).parent / "snakefmt"
     files = [str(SNAKEFILE), str(ROOT / "workflow" / "rules")]
@@ -339,7 +336,7 @@ def test_demo_config_plans_every_stage_of_the_demo():
         capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    counts = _job_counts(result.stdout)
+    counts = job_counts(result.stdout)
     assert counts["attribution"] == 2  # 450 peaks / regions_per_shard 250
     # QC, figures and exports are one job each for all three targets.
     assert counts["qc"] == counts["plots"] == counts["exports"] == 1

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqlift.regions import extract_regions
+from seqlift.pipeline.qc import auroc
+from seqlift.pipeline.regions import encode_sequence, extract_regions
 
 __all__ = [
     "DEMO_WIDTH",
@@ -44,7 +45,6 @@ __all__ = [
     "train_demo_model",
     "evaluate_demo_model",
     "load_demo_model",
-    "roc_auc",
 ]
 
 DEMO_WIDTH = 250
@@ -385,27 +385,13 @@ def load_demo_model(path: str | os.PathLike, n_outputs: int = 3) -> DemoCNN:
 # Training and evaluation
 
 
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (ties count 1/2), i.e. P(score of a positive > of a negative)."""
-    labels = np.asarray(labels).astype(bool)
-    scores = np.asarray(scores, dtype=np.float64)
-    positives, negatives = scores[labels], np.sort(scores[~labels])
-    if positives.size == 0 or negatives.size == 0:
-        raise ValueError("roc_auc needs at least one positive and one negative")
-    below = np.searchsorted(negatives, positives, side="left")
-    at_or_below = np.searchsorted(negatives, positives, side="right")
-    return float((below + 0.5 * (at_or_below - below)).sum() / (positives.size * negatives.size))
-
-
 def _rounded_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     if labels.min() == labels.max():
         return None  # one class only (tiny test genomes): undefined
-    return round(roc_auc(labels, scores), 4)
+    return round(auroc(scores, labels > 0), 4)
 
 
 def _load_genome_onehot(fasta_path: Path) -> dict[str, np.ndarray]:
-    from seqlift.regions import encode_sequence
-
     genome: dict[str, np.ndarray] = {}
     name, parts = None, []
     with open(fasta_path, encoding="ascii") as handle:
@@ -434,7 +420,7 @@ def evaluate_demo_model(
 ) -> dict:
     """Held-out auROC and accuracy of each output on the peaks and background of ``chroms``.
 
-    Windows are cut with :func:`seqlift.regions.extract_regions` (summit-centred for peaks,
+    Windows are cut with :func:`seqlift.pipeline.regions.extract_regions` (summit-centred for peaks,
     midpoint-centred for background) and labelled with :func:`window_labels`. Accuracy uses
     logit > 0.
 

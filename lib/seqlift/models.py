@@ -14,9 +14,13 @@ weights to put into it::
       weights: model.pt
 
 A whole saved model (``torch.save(model)``) can also stand alone as ``weights:`` with neither
-``factory`` nor ``file``. Relative paths are resolved against ``base_dir`` (the workflow's working
-directory). Every failure the user can fix raises :class:`seqlift.errors.InputError` with the file
-and what to do.
+``factory`` nor ``file``. Paths are resolved by :func:`resolve_path` (``~`` expanded, relative
+paths against ``base_dir``, the workflow's working directory): the loader, the checksum and the
+workflow's input files all go through it. Every failure the user can fix raises
+:class:`seqlift.errors.InputError` with the file and what to do.
+
+Importing this module does not import torch (aggregation checks a weights file's checksum without
+it); the functions that build models import it.
 """
 
 from __future__ import annotations
@@ -24,24 +28,61 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import os
 import pickle
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
+from seqlift._utils import listing
 from seqlift.errors import InputError
 
-__all__ = ["load_model", "weights_checksum", "state_dict_checksum", "model_checksum"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "load_model",
+    "model_checksum",
+    "model_files",
+    "resolve_path",
+    "state_dict_checksum",
+    "weights_checksum",
+]
 
 _CHUNK_BYTES = 1 << 20
 
 
-def _resolve(path: str | Path, base_dir: str | Path) -> Path:
+def resolve_path(path: str | os.PathLike, base_dir: str | os.PathLike = ".") -> Path:
+    """Where a model path of the config points: ``~`` expanded, relative to ``base_dir``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``model.file`` or ``model.weights`` as the config gives it.
+    base_dir : str or path-like
+        The workflow's working directory.
+
+    Returns
+    -------
+    Path
+        Absolute when ``path`` or ``base_dir`` is.
+    """
     path = Path(path).expanduser()
     return path if path.is_absolute() else Path(base_dir) / path
+
+
+def model_files(model_config: Mapping[str, Any], base_dir: str | os.PathLike = ".") -> list[str]:
+    """The files of a config's model (``model.file``, ``model.weights``), resolved.
+
+    The workflow makes them inputs of the attribution and aggregate rules, so that changing one
+    recomputes the shards.
+    """
+    return [
+        str(resolve_path(path, base_dir))
+        for path in (model_config.get("file"), model_config.get("weights"))
+        if path
+    ]
 
 
 def _import_factory(spec: str) -> Any:
@@ -110,7 +151,7 @@ def _import_class_from_file(path: Path, class_name: str | None) -> Any:
     if not hasattr(module, class_name):
         names = sorted(n for n in vars(module) if not n.startswith("_"))
         raise InputError(
-            f"model.file {str(path)!r} defines no {class_name!r}; it defines: {', '.join(names)}"
+            f"model.file {str(path)!r} defines no {class_name!r}; it defines: {listing(names)}"
         )
     return getattr(module, class_name)
 
@@ -121,6 +162,8 @@ def _load_weights_file(path: Path) -> Any:
     The fallback executes pickled code from the file, which is what loading a whole saved model
     means; users who want to avoid it should save a ``state_dict`` instead.
     """
+    import torch
+
     if not path.is_file():
         raise InputError(f"model.weights {str(path)!r} does not exist; fix the path in the config")
     try:
@@ -145,6 +188,8 @@ def _load_weights_file(path: Path) -> Any:
 
 def _as_state_dict(loaded: Any, path: Path) -> Mapping[str, torch.Tensor]:
     """Accept a plain state_dict or a training checkpoint holding one under ``state_dict``."""
+    import torch
+
     if isinstance(loaded, Mapping):
         for key in ("state_dict", "model_state_dict", "model"):
             inner = loaded.get(key)
@@ -158,16 +203,18 @@ def _as_state_dict(loaded: Any, path: Path) -> Mapping[str, torch.Tensor]:
     )
 
 
-def _load_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], path: Path) -> None:
+def _load_state_dict(
+    model: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], path: Path
+) -> None:
     expected = model.state_dict()
     missing = [k for k in expected if k not in state_dict]
     unexpected = [k for k in state_dict if k not in expected]
     if missing or unexpected:
         raise InputError(
             f"model.weights {str(path)!r} does not match the architecture "
-            f"{type(model).__name__}: missing keys {missing or 'none'}; "
-            f"unexpected keys {unexpected or 'none'}. Check model.kwargs and that the weights "
-            "were saved from this architecture"
+            f"{type(model).__name__}: missing keys {listing(missing) or 'none'}; "
+            f"unexpected keys {listing(unexpected) or 'none'}. Check model.kwargs and that the "
+            "weights were saved from this architecture"
         )
     mismatched = [
         f"{k}: file {tuple(state_dict[k].shape)} vs model {tuple(expected[k].shape)}"
@@ -177,7 +224,7 @@ def _load_state_dict(model: torch.nn.Module, state_dict: Mapping[str, torch.Tens
     if mismatched:
         raise InputError(
             f"model.weights {str(path)!r} does not match the architecture "
-            f"{type(model).__name__}: shapes differ for {'; '.join(mismatched)}. "
+            f"{type(model).__name__}: shapes differ for {listing(mismatched, separator='; ')}. "
             "Check model.kwargs (layer sizes) against the trained model"
         )
     model.load_state_dict(state_dict, strict=True)
@@ -207,6 +254,8 @@ def load_model(model_config: Mapping[str, Any], base_dir: str | Path = ".") -> t
         File or factory not found, weights that do not fit the architecture (missing and
         unexpected keys are listed), or a factory that returns something other than a Module.
     """
+    import torch
+
     factory = model_config.get("factory")
     file = model_config.get("file")
     kwargs = dict(model_config.get("kwargs") or {})
@@ -218,12 +267,12 @@ def load_model(model_config: Mapping[str, Any], base_dir: str | Path = ".") -> t
     if factory:
         builder = _import_factory(str(factory))
     elif file:
-        builder = _import_class_from_file(_resolve(file, base_dir), model_config.get("class"))
+        builder = _import_class_from_file(resolve_path(file, base_dir), model_config.get("class"))
 
     loaded = None
     weights_path = None
     if weights:
-        weights_path = _resolve(weights, base_dir)
+        weights_path = resolve_path(weights, base_dir)
         loaded = _load_weights_file(weights_path)
 
     if builder is None:
@@ -267,6 +316,8 @@ def weights_checksum(path: str | Path) -> str:
 
 def state_dict_checksum(model: torch.nn.Module) -> str:
     """Return a sha256 over a model's state_dict (names, dtypes, shapes and values, in order)."""
+    import torch
+
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
         tensor = tensor.detach().cpu().contiguous()
@@ -275,16 +326,41 @@ def state_dict_checksum(model: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def model_checksum(model_config: Mapping[str, Any], base_dir: str | Path = ".") -> str:
-    """Fingerprint the model a config describes.
+def model_checksum(
+    model_config: Mapping[str, Any],
+    base_dir: str | os.PathLike = ".",
+    model: torch.nn.Module | None = None,
+) -> str:
+    """Fingerprint the model a config describes: the one checksum shards and aggregation compare.
 
-    The sha256 of the weights file when there is one (cheap, no model built); otherwise the
-    checksum of the freshly built model's state_dict, which covers seeded random initialisations.
+    Parameters
+    ----------
+    model_config : mapping
+        The config's ``model`` section.
+    base_dir : str or path-like
+        The workflow's working directory (see :func:`resolve_path`).
+    model : torch.nn.Module, optional
+        The model :func:`load_model` built from ``model_config``, when the caller has it; used
+        only without a weights file, instead of building the model again.
+
+    Returns
+    -------
+    str
+        ``"sha256:<hex>"`` of the weights file when there is one (no model built, no torch
+        imported); otherwise ``"state_dict-sha256:<hex>"`` of the model's state_dict, which
+        covers seeded random initialisations.
+
+    Raises
+    ------
+    InputError
+        ``model.weights`` names a file that does not exist.
     """
     weights = model_config.get("weights")
     if weights:
-        path = _resolve(weights, base_dir)
+        path = resolve_path(weights, base_dir)
         if not path.is_file():
             raise InputError(f"model.weights {str(path)!r} does not exist; fix the path in the config")
         return "sha256:" + weights_checksum(path)
-    return "state_dict-sha256:" + state_dict_checksum(load_model(model_config, base_dir))
+    if model is None:
+        model = load_model(model_config, base_dir)
+    return "state_dict-sha256:" + state_dict_checksum(model)

@@ -7,7 +7,7 @@
 #     checks with squeue/scontrol that every attribution shard was its own SLURM job that was
 #     allocated a GPU, and that attributions.zarr equals the local one bit for bit;
 #  4. fault test: scancels one running shard job; the run must fail and say so; the same
-#     command again must submit only that shard, leave the others' files untouched, and end
+#     command again must submit only that shard, leave the others' shard groups untouched, and end
 #     with the same attributions.zarr;
 #  5. stops every daemon it started (trap), also on failure or Ctrl-C.
 #
@@ -172,8 +172,9 @@ snakemake_in fault "${FAULT_COMMAND[@]}" --dry-run > "$WORK/rerun-dryrun.log" 2>
 cmp -s "$WORK/rerun-plan.txt" "$WORK/missing.txt" \
     || die "the rerun plans shards $(tr '\n' ' ' < "$WORK/rerun-plan.txt"), not just the missing $(tr '\n' ' ' < "$WORK/missing.txt")"
 echo "the rerun plans only the missing shard(s): $(tr '\n' ' ' < "$WORK/missing.txt")"
-# The finished shards' files, with modification times; the rerun must leave them as they are.
-shard_files() { (cd "$WORK/fault" && find results -path '*/shards/*' -name '*.npz' -printf '%p %T@\n' | sort); }
+# Every file of the finished shard groups, with modification times; the rerun must leave them as
+# they are. (Files of a killed job's temporary folder are gone after the rerun and not compared.)
+shard_files() { (cd "$WORK/fault" && find results -path '*/shards/*' -type f -printf '%p %T@\n' | sort); }
 shard_files > "$WORK/shard-files-before.txt"
 
 say "fault test: the same command again"

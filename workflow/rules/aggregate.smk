@@ -17,6 +17,5 @@ rule aggregate:
         runtime=60,
     params:
         config=get_attribution_config,
-        full_config=config,
     script:
         "../scripts/aggregate.py"

@@ -1,11 +1,12 @@
-# One job per region shard x reference block; each writes float64 sums over its references.
+# One job per region shard x reference block; each writes float64 sums over its references
+# to a zarr group (temporary with sharding.keep_shards: false).
 rule attribution:
     input:
         regions="results/{name}/regions.zarr",
         references="results/{name}/references.zarr",
         model=get_model_inputs,
     output:
-        shard="results/{name}/shards/{scatteritem}/block_{block}.npz",
+        shard=shard_output(),
     log:
         "results/{name}/logs/attribution/{scatteritem}/block_{block}.log",
     benchmark:

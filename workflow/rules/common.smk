@@ -1,5 +1,5 @@
 # Python helpers of the workflow: config validation, scatter counts, input functions, resources.
-# Rule files hold rules only; the logic they run lives in seqlift.pipeline.
+# Rule files hold rules only; the logic they run lives in seqlift.pipeline.<rule>.
 import os
 import re
 from pathlib import Path
@@ -8,7 +8,12 @@ from jsonschema import ValidationError
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from seqlift.pipeline import attribution_config, default_shard_count, normalize_targets
+from seqlift.models import model_files
+from seqlift.pipeline.config import (
+    attribution_config,
+    default_shard_count,
+    normalize_targets,
+)
 
 
 def validation_message(error):
@@ -64,8 +69,9 @@ except WorkflowError as error:
 if results_folder_problem(config["name"]):
     raise WorkflowError(results_folder_problem(config["name"]))
 
-TARGETS = normalize_targets(config["targets"])
-TARGET_NAMES = [target["name"] for target in TARGETS]
+# Targets as every stage (and the report) sees them: [{index, name}], names filled in.
+config["targets"] = normalize_targets(config["targets"])
+TARGET_NAMES = [target["name"] for target in config["targets"]]
 
 
 # Both counts are fixed when the workflow is parsed; override them with
@@ -172,20 +178,24 @@ def get_truth_bed(wildcards):
 
 
 def get_model_inputs(wildcards):
-    """Model files whose change must recompute the shards."""
-    return [
-        path
-        for path in (config["model"].get("file"), config["model"].get("weights"))
-        if path
-    ]
+    """Model files whose change must recompute the shards, resolved as the jobs load them."""
+    return model_files(config["model"])
+
+
+SHARD = "results/{name}/shards/{scatteritem}/block_{block}.zarr"
+
+
+def shard_output():
+    """A shard group; temporary (deleted once aggregated) unless sharding.keep_shards."""
+    if config["sharding"]["keep_shards"]:
+        return directory(SHARD)
+    return temp(directory(SHARD))
 
 
 def get_shard_outputs(wildcards):
-    """Every region shard x reference block file of the run, in shard then block order."""
+    """Every region shard x reference block group of the run, in shard then block order."""
     return gather.shards(
-        "results/{name}/shards/{scatteritem}/block_{block}.npz",
-        name=wildcards.name,
-        block=gather.reference_blocks("{scatteritem}"),
+        SHARD, name=wildcards.name, block=gather.reference_blocks("{scatteritem}")
     )
 
 

@@ -1,10 +1,11 @@
-"""Snakemake adapter of rule `aggregate`: shards -> attributions.zarr."""
+"""Snakemake adapter of rule `aggregate`: shard groups -> attributions.zarr."""
 
 import os
 
 import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
 
-from seqlift.pipeline import aggregate_shards, log_to_file
+from seqlift.pipeline import log_to_file
+from seqlift.pipeline.aggregate import aggregate_shards
 
 job = snakemake  # noqa: F821 - injected by Snakemake's script directive
 log_to_file(job.log[0])
@@ -14,6 +15,5 @@ aggregate_shards(
     references_zarr=job.input.references,
     output=job.output.zarr,
     config=job.params.config,
-    full_config=job.params.full_config,
     base_dir=os.getcwd(),
 )

@@ -4,7 +4,8 @@ import os
 
 import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
 
-from seqlift.pipeline import log_to_file, run_attribution_shard
+from seqlift.pipeline import log_to_file
+from seqlift.pipeline.attribution import run_attribution_shard
 
 job = snakemake  # noqa: F821 - injected by Snakemake's script directive
 log = log_to_file(job.log[0])

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
 
-from seqlift.pipeline import log_to_file, run_qc
+from seqlift.pipeline import log_to_file
+from seqlift.pipeline.qc import run_qc
 
 job = snakemake  # noqa: F821 - injected by Snakemake's script directive
 log_to_file(job.log[0])

@@ -2,7 +2,8 @@
 
 import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
 
-from seqlift.pipeline import log_to_file, make_references
+from seqlift.pipeline import log_to_file
+from seqlift.pipeline.references import make_references
 
 job = snakemake  # noqa: F821 - injected by Snakemake's script directive
 log_to_file(job.log[0])

@@ -2,7 +2,8 @@
 
 import _seqlift_path  # noqa: F401 - seqlift's source when the job env lacks it
 
-from seqlift.pipeline import extract_regions_to_store, log_to_file
+from seqlift.pipeline import log_to_file
+from seqlift.pipeline.regions import extract_regions_to_store
 
 job = snakemake  # noqa: F821 - injected by Snakemake's script directive
 log_to_file(job.log[0])

@@ -1,15 +1,7 @@
-"""Read an aggregated ``attributions.zarr`` store and export it for downstream tools.
+"""Stage ``exports``: an ``attributions.zarr`` store written out for downstream tools.
 
-The store is the one the workflow's aggregate step writes (``results/<name>/attributions.zarr``)::
-
-    onehot                              (n, 4, length) uint8
-    hypothetical/<target>               (n, 4, length) float32, mean over all references
-    deltas/<target>                     (n, n_references) float32, signed
-    predictions/<target>/example        (n,) float32, f(x)
-    predictions/<target>/reference_mean (n,) float32, mean over references of f(r)
-    regions/id, regions/chrom           (n,) str
-    regions/start, regions/end          (n,) int64, 0-based half-open genome coordinates
-    attrs: config, seqlift_version, model_checksum, targets [{index, name}], n_references
+The rule's function is :func:`write_exports` (the switched-on exports of every target, in one
+job). The store's layout and its readers are in :mod:`seqlift.pipeline.storage`.
 
 Exports, one entry function each:
 
@@ -24,9 +16,8 @@ Exports, one entry function each:
 - :func:`export_bigwig` -- per-base projected scores on the genome, overlapping regions resolved
   by the nearest-centre rule (see the function).
 
-The readers here (:func:`target_names`, :func:`read_regions`, :func:`read_target_block`,
-:func:`projected_scores`) are shared with :mod:`seqlift.qc` and :mod:`seqlift.figures`. Arrays are
-streamed in blocks of regions so that genome-wide stores never have to fit in memory at once.
+Arrays are streamed in blocks of regions so that genome-wide stores never have to fit in memory
+at once.
 """
 
 from __future__ import annotations
@@ -35,8 +26,7 @@ import logging
 import os
 import tempfile
 import zipfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import h5py
@@ -44,130 +34,19 @@ import numpy as np
 import pyBigWig
 import zarr
 
-from seqlift.storage import atomic_file
+from seqlift.pipeline import storage
 
 PathLike = str | os.PathLike
 
 __all__ = [
-    "RegionTable",
-    "open_store",
-    "target_names",
-    "resolve_target",
-    "read_regions",
-    "projected_scores",
-    "read_target_block",
-    "iter_target_blocks",
-    "export_tfmodisco",
-    "export_chrombpnet_h5",
-    "read_chrom_sizes",
     "export_bigwig",
+    "export_chrombpnet_h5",
+    "export_tfmodisco",
+    "read_chrom_sizes",
+    "write_exports",
 ]
 
 logger = logging.getLogger(__name__)
-
-# Regions read per block when streaming; 1024 x 4 x 2114 float32 is about 35 MB.
-BLOCK_SIZE = 1024
-
-
-@dataclass(frozen=True)
-class RegionTable:
-    """The region table of a store: ids, chromosomes and 0-based half-open coordinates, ``(n,)``."""
-
-    ids: list[str]
-    chroms: list[str]
-    starts: np.ndarray
-    ends: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def open_store(attributions_zarr: PathLike | zarr.Group) -> zarr.Group:
-    """Open an ``attributions.zarr`` store read-only (an open group is returned as is)."""
-    if isinstance(attributions_zarr, zarr.Group):
-        return attributions_zarr
-    path = Path(attributions_zarr)
-    if not path.exists():
-        raise FileNotFoundError(f"attributions store not found: {path}")
-    return zarr.open_group(str(path), mode="r")
-
-
-def target_names(attributions_zarr: PathLike | zarr.Group) -> list[str]:
-    """Target names in the order of the store's ``targets`` attribute.
-
-    Falls back to the (sorted) members of the ``hypothetical`` group when the attribute is absent.
-    """
-    group = open_store(attributions_zarr)
-    targets = group.attrs.get("targets")
-    if targets:
-        return [str(target["name"]) for target in targets]
-    return sorted(group["hypothetical"].keys())
-
-
-def resolve_target(attributions_zarr: PathLike | zarr.Group, target: str | int) -> str:
-    """The stored name of ``target``, given as a name or as the model output index."""
-    group = open_store(attributions_zarr)
-    names = target_names(group)
-    if isinstance(target, str) and target in names:
-        return target
-    if isinstance(target, int | np.integer):
-        for entry in group.attrs.get("targets") or []:
-            if int(entry["index"]) == int(target):
-                return str(entry["name"])
-    raise KeyError(f"target {target!r} is not in the attributions store; available: {names}")
-
-
-def read_regions(attributions_zarr: PathLike | zarr.Group) -> RegionTable:
-    """Read ``regions/{id,chrom,start,end}`` from the store."""
-    group = open_store(attributions_zarr)
-    return RegionTable(
-        ids=[str(value) for value in group["regions/id"][:]],
-        chroms=[str(value) for value in group["regions/chrom"][:]],
-        starts=np.asarray(group["regions/start"][:], dtype=np.int64),
-        ends=np.asarray(group["regions/end"][:], dtype=np.int64),
-    )
-
-
-def projected_scores(hypothetical: np.ndarray, onehot: np.ndarray) -> np.ndarray:
-    """Per-base projected scores: hypothetical scores of the observed base.
-
-    Parameters
-    ----------
-    hypothetical : np.ndarray
-        ``(..., 4, length)`` hypothetical contributions.
-    onehot : np.ndarray
-        ``(..., 4, length)`` one-hot sequence; an all-zero column (N) projects to 0.
-
-    Returns
-    -------
-    np.ndarray
-        ``(..., length)`` float32, ``sum over bases of hypothetical * onehot``.
-    """
-    product = np.asarray(hypothetical, dtype=np.float32) * np.asarray(onehot, dtype=np.float32)
-    return product.sum(axis=-2, dtype=np.float32)
-
-
-def read_target_block(
-    attributions_zarr: PathLike | zarr.Group, target: str | int, start: int, stop: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """One-hot ``(m, 4, length)`` uint8 and hypothetical ``(m, 4, length)`` float32 of regions
-    ``start:stop``."""
-    group = open_store(attributions_zarr)
-    name = resolve_target(group, target)
-    onehot = np.asarray(group["onehot"][start:stop], dtype=np.uint8)
-    hypothetical = np.asarray(group[f"hypothetical/{name}"][start:stop], dtype=np.float32)
-    return onehot, hypothetical
-
-
-def iter_target_blocks(
-    attributions_zarr: PathLike | zarr.Group, target: str | int, block_size: int = BLOCK_SIZE
-) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Yield ``(first_region_index, onehot, hypothetical)`` blocks of at most ``block_size`` regions."""
-    group = open_store(attributions_zarr)
-    n_regions = group["onehot"].shape[0]
-    for first in range(0, n_regions, block_size):
-        onehot, hypothetical = read_target_block(group, target, first, first + block_size)
-        yield first, onehot, hypothetical
 
 
 def export_tfmodisco(
@@ -185,8 +64,8 @@ def export_tfmodisco(
     tuple[Path, Path]
         The paths of ``ohe.npz`` and ``attr.npz``.
     """
-    group = open_store(attributions_zarr)
-    name = resolve_target(group, target)
+    group = storage.open_store(attributions_zarr)
+    name = storage.resolve_target(group, target)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     shape = tuple(group["onehot"].shape)
@@ -195,13 +74,13 @@ def export_tfmodisco(
         ohe_path,
         shape,
         np.float32,
-        (onehot.astype(np.float32) for _, onehot, _ in iter_target_blocks(group, name)),
+        (onehot.astype(np.float32) for _, onehot, _ in storage.iter_target_blocks(group, name)),
     )
     _write_npz_blockwise(
         attr_path,
         shape,
         np.float32,
-        (hypothetical for _, _, hypothetical in iter_target_blocks(group, name)),
+        (hypothetical for _, _, hypothetical in storage.iter_target_blocks(group, name)),
     )
     logger.info("tfmodisco-lite inputs of %s, %s regions: %s, %s", name, shape[0], ohe_path, attr_path)
     return ohe_path, attr_path
@@ -214,15 +93,15 @@ def export_chrombpnet_h5(attributions_zarr: PathLike, target: str | int, path: P
     float32 hypothetical scores, ``projected_shap/seq`` float32 hypothetical x one-hot. This is the
     layout ``chrombpnet interpret`` writes and ``modisco motifs -i`` reads.
     """
-    group = open_store(attributions_zarr)
-    name = resolve_target(group, target)
+    group = storage.open_store(attributions_zarr)
+    name = storage.resolve_target(group, target)
     shape = tuple(group["onehot"].shape)
     path = Path(path)
-    with atomic_file(path) as temporary, h5py.File(temporary, "w") as h5:
+    with storage.atomic_file(path) as temporary, h5py.File(temporary, "w") as h5:
         raw = h5.create_dataset("raw/seq", shape=shape, dtype=np.int8)
         shap = h5.create_dataset("shap/seq", shape=shape, dtype=np.float32)
         projected = h5.create_dataset("projected_shap/seq", shape=shape, dtype=np.float32)
-        for first, onehot, hypothetical in iter_target_blocks(group, name):
+        for first, onehot, hypothetical in storage.iter_target_blocks(group, name):
             stop = first + onehot.shape[0]
             raw[first:stop] = onehot.astype(np.int8)
             shap[first:stop] = hypothetical
@@ -273,9 +152,9 @@ def export_bigwig(
         A FASTA ``.fai``, a ``chrom.sizes`` file or ``{chrom: size}``. The bigWig header lists the
         chromosomes in this order, and entries are written in it.
     """
-    group = open_store(attributions_zarr)
-    name = resolve_target(group, target)
-    regions = read_regions(group)
+    group = storage.open_store(attributions_zarr)
+    name = storage.resolve_target(group, target)
+    regions = storage.read_region_table(group)
     sizes = read_chrom_sizes(chrom_sizes)
     _check_regions_fit(regions, sizes, length=group["onehot"].shape[2])
 
@@ -289,7 +168,7 @@ def export_bigwig(
     path.parent.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory(dir=path.parent) as scratch,
-        atomic_file(path) as temporary,
+        storage.atomic_file(path) as temporary,
     ):
         # Regions are visited in genome order but stored in input order, so the projected scores
         # go to a disk-backed array once instead of re-reading zarr chunks per region.
@@ -313,14 +192,14 @@ def _projected_memmap(group: zarr.Group, target: str, scratch_path: Path) -> np.
     scores = np.lib.format.open_memmap(
         scratch_path, mode="w+", dtype=np.float32, shape=(n_regions, length)
     )
-    for first, onehot, hypothetical in iter_target_blocks(group, target):
-        scores[first : first + onehot.shape[0]] = projected_scores(hypothetical, onehot)
+    for first, onehot, hypothetical in storage.iter_target_blocks(group, target):
+        scores[first : first + onehot.shape[0]] = storage.projected_scores(hypothetical, onehot)
     return scores
 
 
-def _check_regions_fit(regions: RegionTable, sizes: dict[str, int], length: int) -> None:
+def _check_regions_fit(regions: storage.RegionStore, sizes: dict[str, int], length: int) -> None:
     for index in range(len(regions)):
-        chrom = regions.chroms[index]
+        chrom = str(regions.chroms[index])
         width = int(regions.ends[index] - regions.starts[index])
         if width != length:
             raise ValueError(
@@ -339,7 +218,7 @@ def _check_regions_fit(regions: RegionTable, sizes: dict[str, int], length: int)
             )
 
 
-def _overlap_clusters(order: list[int], regions: RegionTable) -> Iterator[tuple[str, list[int]]]:
+def _overlap_clusters(order: list[int], regions: storage.RegionStore) -> Iterator[tuple[str, list[int]]]:
     """Split regions sorted by (chromosome, start) into runs whose union is one interval."""
     cluster: list[int] = []
     cluster_chrom, cluster_end = "", -1
@@ -357,7 +236,7 @@ def _overlap_clusters(order: list[int], regions: RegionTable) -> Iterator[tuple[
 
 
 def _resolve_cluster(
-    scores: np.ndarray, regions: RegionTable, members: list[int]
+    scores: np.ndarray, regions: storage.RegionStore, members: list[int]
 ) -> tuple[int, np.ndarray]:
     """Per-base values over a cluster's span by the nearest-centre rule."""
     span_start = int(min(regions.starts[index] for index in members))
@@ -390,7 +269,7 @@ def _write_npz_blockwise(
     }
     n_rows = 0
     with (
-        atomic_file(path) as temporary,
+        storage.atomic_file(path) as temporary,
         zipfile.ZipFile(temporary, mode="w", compression=zipfile.ZIP_STORED) as archive,
         archive.open("arr_0.npy", mode="w", force_zip64=True) as member,
     ):
@@ -400,3 +279,39 @@ def _write_npz_blockwise(
             n_rows += block.shape[0]
         if n_rows != shape[0]:
             raise RuntimeError(f"wrote {n_rows} rows to {path}, expected {shape[0]}")
+
+
+def write_exports(
+    attributions_zarr: PathLike,
+    out_dir: PathLike,
+    targets: Sequence[str],
+    tfmodisco: bool = True,
+    chrombpnet_h5: bool = True,
+    bigwig: bool = True,
+    chrom_sizes: PathLike | Mapping[str, int] | None = None,
+) -> list[Path]:
+    """Rule ``exports``: the switched-on exports of every target under ``out_dir/<target>/``.
+
+    ``ohe.npz`` and ``attr.npz`` (:func:`export_tfmodisco`), ``shap.h5``
+    (:func:`export_chrombpnet_h5`) and ``projected.bw`` (:func:`export_bigwig`, which needs
+    ``chrom_sizes``: a ``.fai`` or a mapping).
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    if bigwig and chrom_sizes is None:
+        raise ValueError("the bigWig export needs chrom_sizes")
+    written: list[Path] = []
+    for target in targets:
+        folder = Path(out_dir) / target
+        if tfmodisco:
+            written.extend(export_tfmodisco(attributions_zarr, target, folder))
+        if chrombpnet_h5:
+            written.append(export_chrombpnet_h5(attributions_zarr, target, folder / "shap.h5"))
+        if bigwig:
+            written.append(
+                export_bigwig(attributions_zarr, target, folder / "projected.bw", chrom_sizes)
+            )
+    return written

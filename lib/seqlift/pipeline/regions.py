@@ -1,10 +1,15 @@
-"""Read regions from BED / narrowPeak files and cut fixed-width one-hot windows from a FASTA.
+"""Stage ``regions``: read a BED / narrowPeak file and cut fixed-width one-hot windows from a FASTA.
 
-Every data row of the input BED is accounted for: it either becomes a kept :class:`Region` (in
-input order, with one-hot sequence in ``RegionSet.onehot``) or a :class:`DroppedRegion` carrying
-the reason it was dropped. Region ids are ``region_{row:06d}``, where ``row`` is the 0-based
-index of the row among the data rows of the BED (header, ``track``, ``browser``, comment and
-blank lines are not counted), so an id never changes when other rows are dropped.
+The rule's function is :func:`extract_regions_to_store`, which writes ``regions.bed``,
+``dropped_regions.tsv`` and ``regions.zarr``. Every data row of the input BED is accounted for:
+it either becomes a kept :class:`Region` (in input order, with one-hot sequence in
+``RegionSet.onehot``) or a :class:`DroppedRegion` carrying the reason it was dropped.
+
+A region's number is the 0-based index of its row among the data rows of the BED (header,
+``track``, ``browser``, comment and blank lines are not counted), so it never changes when other
+rows are dropped. It is carried as data (:attr:`Region.number`, the ``number`` column of
+``regions.bed`` and of the stores' region tables) and seeds the region's references; the id
+``region_{number:06d}`` is only its name.
 
 Windows
 -------
@@ -31,10 +36,15 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from seqlift._utils import listing
 from seqlift.errors import InputError
+
+if TYPE_CHECKING:
+    from seqlift.pipeline.storage import RegionStore
 
 __all__ = [
     "BedRecord",
@@ -42,7 +52,9 @@ __all__ = [
     "DroppedRegion",
     "RegionSet",
     "read_bed",
+    "count_bed_rows",
     "extract_regions",
+    "extract_regions_to_store",
     "write_regions_bed",
     "write_dropped_tsv",
     "read_regions_bed",
@@ -52,7 +64,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _GZIP_MAGIC = b"\x1f\x8b"
-_MAX_ERRORS_SHOWN = 10
+# Separator of messages that list one problem per line.
+_ONE_PER_LINE = "\n  "
 _HEADER_START_NAMES = {"start", "chromstart", "chrom_start", "begin"}
 _MISSING_CHROMOSOME_MODES = ("error", "drop")
 
@@ -76,12 +89,13 @@ REGIONS_BED_COLUMNS = (
     "peak_start",
     "peak_end",
     "summit",
+    "number",
 )
 """Columns of the table written by :func:`write_regions_bed` (tab-separated, ``#`` header).
 
 ``start``/``end`` are the window; ``name`` is the input BED's column 4 (``.`` when absent);
 ``peak_start``/``peak_end`` are the input row's coordinates; ``summit`` its summit offset from
-``peak_start`` (``-1`` when absent).
+``peak_start`` (``-1`` when absent); ``number`` the region's number (see the module docstring).
 """
 
 DROPPED_TSV_COLUMNS = ("source_line", "chrom", "start", "end", "reason")
@@ -95,7 +109,7 @@ class BedRecord:
     Attributes
     ----------
     row : int
-        0-based index among the data rows of the file (the number in the region id).
+        0-based index among the data rows of the file: the region's number.
     source_line : int
         1-based line number in the file, counting every line.
     chrom, start, end :
@@ -122,7 +136,10 @@ class Region:
     Attributes
     ----------
     id : str
-        ``region_{row:06d}``.
+        ``region_{number:06d}``.
+    number : int
+        The region's number: its row among the BED's data rows (:attr:`BedRecord.row`). It seeds
+        the region's references.
     chrom, start, end :
         The window (0-based, half-open), ``end - start == width``.
     source_line : int
@@ -136,6 +153,7 @@ class Region:
     """
 
     id: str
+    number: int
     chrom: str
     start: int
     end: int
@@ -203,13 +221,15 @@ def encode_sequence(sequence: str) -> np.ndarray:
     return _CODE_TO_ONEHOT[codes].T.copy()
 
 
-def _open_text(path: Path) -> io.TextIOBase:
+def _open_text(path: Path, errors: str = "strict") -> io.TextIOBase:
     """Open a plain or gzip-compressed text file (detected by its magic bytes)."""
     with open(path, "rb") as handle:
         magic = handle.read(2)
     if magic == _GZIP_MAGIC:
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline=None)
-    return open(path, encoding="utf-8", newline=None)
+        return io.TextIOWrapper(
+            gzip.open(path, "rb"), encoding="utf-8", errors=errors, newline=None
+        )
+    return open(path, encoding="utf-8", errors=errors, newline=None)
 
 
 def _iter_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -345,11 +365,9 @@ def read_bed(path: str | os.PathLike) -> list[BedRecord]:
             )
         )
     if problems:
-        shown = problems[:_MAX_ERRORS_SHOWN]
-        more = len(problems) - len(shown)
-        listing = "\n  ".join(shown) + (f"\n  ... and {more} more" if more else "")
         raise InputError(
-            f"{path}: {len(problems)} malformed BED row(s):\n  {listing}\n"
+            f"{path}: {len(problems)} malformed BED row(s):\n  "
+            f"{listing(problems, separator=_ONE_PER_LINE)}\n"
             "Fix or remove these rows; BED rows are 'chrom<TAB>start<TAB>end[<TAB>...]' with "
             "0-based, half-open integer coordinates."
         )
@@ -359,6 +377,17 @@ def read_bed(path: str | os.PathLike) -> list[BedRecord]:
             "'browser' lines). Check that the right BED file is configured and is not empty."
         )
     return records
+
+
+def count_bed_rows(path: str | os.PathLike) -> int:
+    """Count the data rows of a BED file (plain or gzip): the lines :func:`read_bed` reads.
+
+    Used when the workflow is parsed, to size the default shard count: blank, ``#``, ``track``
+    and ``browser`` lines are skipped as :func:`read_bed` skips them, while a column-name header
+    and malformed rows are still counted (the regions stage reports the malformed ones).
+    """
+    with _open_text(Path(path), errors="replace") as handle:
+        return sum(1 for line in handle if not _is_skipped_line(line))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -571,6 +600,7 @@ def extract_regions(
             regions.append(
                 Region(
                     id=f"region_{record.row:06d}",
+                    number=record.row,
                     chrom=record.chrom,
                     start=window_start,
                     end=window_end,
@@ -597,19 +627,14 @@ def _missing_chromosomes_message(
     missing: dict[str, list[BedRecord]],
     fasta_names: set[str],
 ) -> str:
-    lines = []
-    for chrom, chrom_records in missing.items():
-        line_numbers = ", ".join(str(record.source_line) for record in chrom_records[:5])
-        if len(chrom_records) > 5:
-            line_numbers += f", ... ({len(chrom_records)} rows)"
-        lines.append(
-            f"  {chrom}{_missing_chromosome_hint(chrom, fasta_names)}: "
-            f"{bed_path}:{line_numbers}"
-        )
-    available = ", ".join(sorted(fasta_names)[:10])
+    lines = [
+        f"  {chrom}{_missing_chromosome_hint(chrom, fasta_names)}: "
+        f"{bed_path}:{listing(record.source_line for record in chrom_records)}"
+        for chrom, chrom_records in missing.items()
+    ]
     return (
         f"{bed_path}: {len(missing)} chromosome(s) used in the BED are not in the FASTA "
-        f"{fasta_path} (which has {available}{', ...' if len(fasta_names) > 10 else ''}):\n"
+        f"{fasta_path} (which has {listing(sorted(fasta_names))}):\n"
         + "\n".join(lines)
         + "\nUse the FASTA of the genome build the BED was made on (check 'chr' prefixes), or "
         "set 'missing_chromosomes: drop' in the config (missing_chromosomes=\"drop\" in "
@@ -646,6 +671,7 @@ def write_regions_bed(regionset: RegionSet, path: str | os.PathLike) -> None:
                 region.peak_start if region.peak_start is not None else region.start,
                 region.peak_end if region.peak_end is not None else region.end,
                 region.summit if region.summit is not None else -1,
+                region.number,
             )
             handle.write("\t".join(str(value) for value in values) + "\n")
 
@@ -676,6 +702,7 @@ def read_regions_bed(path: str | os.PathLike) -> list[Region]:
             regions.append(
                 Region(
                     id=values["id"],
+                    number=int(values["number"]),
                     chrom=values["chrom"],
                     start=int(values["start"]),
                     end=int(values["end"]),
@@ -705,3 +732,58 @@ def write_dropped_tsv(regionset: RegionSet, path: str | os.PathLike) -> None:
         for item in regionset.dropped:
             reason = item.reason.replace("\t", " ").replace("\n", " ")
             handle.write(f"{item.source_line}\t{item.chrom}\t{item.start}\t{item.end}\t{reason}\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# The rule
+
+
+def extract_regions_to_store(
+    bed_path: str | os.PathLike,
+    fasta_path: str | os.PathLike,
+    width: int,
+    regions_bed: str | os.PathLike,
+    dropped_tsv: str | os.PathLike,
+    regions_zarr: str | os.PathLike,
+    max_n_fraction: float = 0.5,
+    missing_chromosomes: str = "error",
+) -> RegionStore:
+    """Cut the windows (:func:`extract_regions`) and write the three outputs of rule ``regions``.
+
+    Writes ``regions_bed`` (kept windows, :func:`write_regions_bed`), ``dropped_tsv`` (every
+    dropped input row with its reason, :func:`write_dropped_tsv`) and ``regions_zarr`` (one-hot
+    ``(n, 4, width)`` uint8 and the region table, see :mod:`seqlift.pipeline.storage`), each
+    atomically.
+
+    Returns
+    -------
+    RegionStore
+        What ``regions_zarr`` holds.
+    """
+    from seqlift.pipeline import storage
+
+    regionset = extract_regions(
+        bed_path,
+        fasta_path,
+        width,
+        max_n_fraction=max_n_fraction,
+        missing_chromosomes=missing_chromosomes,
+    )
+    kept = regionset.regions
+    store = storage.RegionStore(
+        onehot=np.asarray(regionset.onehot, dtype=np.uint8).reshape(len(kept), 4, int(width)),
+        ids=np.asarray([region.id for region in kept], dtype=str),
+        chroms=np.asarray([region.chrom for region in kept], dtype=str),
+        starts=np.asarray([region.start for region in kept], dtype=np.int64),
+        ends=np.asarray([region.end for region in kept], dtype=np.int64),
+        numbers=np.asarray([region.number for region in kept], dtype=np.int64),
+    )
+    with storage.atomic_file(regions_bed) as temporary:
+        write_regions_bed(regionset, temporary)
+    with storage.atomic_file(dropped_tsv) as temporary:
+        write_dropped_tsv(regionset, temporary)
+    storage.write_region_store(
+        regions_zarr, store, attrs={"width": int(width), "n_dropped": len(regionset.dropped)}
+    )
+    logger.info("kept %d regions, dropped %d", len(kept), len(regionset.dropped))
+    return store

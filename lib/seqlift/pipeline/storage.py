@@ -1,28 +1,51 @@
-"""On-disk formats of the workflow: region and reference stores, shard files, the results store.
+"""Every store of the workflow in one place: layouts, writers and readers.
+
+Layouts (all zarr v3 groups under ``results/<name>/``; ``n`` regions of ``length`` bp,
+``T`` targets, ``k`` references per region)::
+
+    regions.zarr                           rule regions
+        onehot                             (n, 4, length) uint8, an all-zero column is an N
+        regions/{id, chrom}                (n,) str
+        regions/{start, end}               (n,) int64, 0-based half-open window
+        regions/number                     (n,) int64, the region's number (seeds references)
+        attrs: width, n_dropped
+
+    references.zarr                        rule references; exactly one of
+        codes                              (n, k, length) uint8, A=0 C=1 G=2 T=3 N=4
+        shared                             (k, 4, length) float32, the same for every region
+        attrs: method, n, seed
+
+    shards/<i>-of-<s>/block_<j>-of-<b>.zarr   rule attribution: region shard i x reference block j
+        hypothetical_sum                   (T, m, 4, length) float64, sum over the block's
+                                           k_block references of the hypothetical contributions
+        deltas                             (T, m, k_block) float64, f(x) - f(r) - sum((x - r) m)
+        example_predictions                (T, m) float64, f(x)
+        reference_predictions              (T, m, k_block) float64, f(r)
+        attrs: the header: config_hash, model_checksum, seqlift_version, shard, block,
+               region_start, region_stop, reference_start, reference_stop, n_regions,
+               n_references, targets [{index, name}]
+
+    attributions.zarr                      rule aggregate
+        onehot                             (n, 4, length) uint8
+        hypothetical/<target>              (n, 4, length) float32, mean over all references
+        deltas/<target>                    (n, k) float32, signed
+        predictions/<target>/example       (n,) float32, f(x)
+        predictions/<target>/reference     (n, k) float32, f(r)
+        predictions/<target>/reference_mean  (n,) float32, mean over references of f(r)
+        regions/*                          the region table of regions.zarr
+        attrs: config (the keys that made the numbers), config_hash, seqlift_version,
+               model_checksum, targets [{index, name}], n_references
+
+Region axes are chunked by whole regions: :data:`REGIONS_PER_CHUNK` regions in the region,
+reference and result stores; in a shard, the regions its job computed at a time, so that the
+job appends each chunk to disk as it is computed (:func:`write_shard`) and neither it nor
+aggregation ever holds more than one chunk of a shard. Shard arrays are compressed with
+:data:`SHARD_COMPRESSOR`; the other stores use zarr's default (zstd).
 
 Everything is written atomically: into a temporary path in the destination's own folder, then
 moved into place with :func:`os.replace`, so that a job killed mid-write (even by SIGKILL) leaves
-only a ``.tmp-*`` leftover, never a file that Snakemake or seqlift would take as finished; the
+only a ``.tmp-*`` leftover, never a store that Snakemake or seqlift would take as finished; the
 next write of the same path (the rerun of that job) removes the leftover.
-
-Stores (zarr v3 directories)::
-
-    regions.zarr      onehot (n, 4, length) uint8; regions/{id, chrom, start, end, number}
-    references.zarr   codes (n, k, length) uint8, A=0 C=1 G=2 T=3 N=4 (one byte per base),
-                      or shared (k, 4, length) float32 when every region uses the same ones
-    attributions.zarr onehot, hypothetical/<target>, deltas/<target>,
-                      predictions/<target>/{example, reference_mean}, regions/* (see below)
-
-A shard file (``.npz``) holds one region shard x one reference block: float64 sums over the
-block's references of the hypothetical contributions ``(n_targets, n, 4, length)``, the signed
-deltas ``(n_targets, n, k_block)``, ``f(x)`` ``(n_targets, n)`` and ``f(r)`` ``(n_targets, n,
-k_block)``, plus a JSON header recording what made it (config hash, model checksum, seqlift
-version, region and reference ranges). The arrays are stored in chunks of whole regions, as
-``chunk_<i>/<array>`` members of an uncompressed zip, with ``chunks`` ``(c, 2)`` int64 giving each
-chunk's ``[start, stop)`` inside the shard: :func:`write_shard_chunks` streams the chunks to disk
-as they are computed, so that neither the writer nor a reader (:class:`ShardFile`) ever holds more
-than one chunk of a shard in memory. Shards written before chunking (one member per array) are
-read as one chunk.
 """
 
 from __future__ import annotations
@@ -34,7 +57,6 @@ import os
 import re
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,35 +64,64 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.codecs import BloscCodec
 
+from seqlift._utils import listing
 from seqlift.errors import SeqliftError
 
 PathLike = str | os.PathLike
 
 __all__ = [
+    "BLOCK_SIZE",
+    "REGIONS_PER_CHUNK",
+    "SHARD_ARRAYS",
+    "SHARD_COMPRESSOR",
+    "AttributionPart",
+    "RegionStore",
+    "ShardChunks",
     "StorageError",
     "atomic_directory",
     "atomic_file",
-    "RegionStore",
-    "write_region_store",
-    "read_region_store",
-    "write_reference_store",
+    "count_regions",
+    "iter_target_blocks",
+    "open_shard",
+    "open_store",
+    "projected_scores",
     "read_reference_store",
-    "reference_count",
-    "ShardResult",
-    "ShardFile",
-    "ShardWriter",
-    "write_shard",
-    "write_shard_chunks",
-    "read_shard",
+    "read_region_store",
+    "read_region_table",
     "read_shard_header",
-    "AttributionPart",
+    "read_target_block",
+    "reference_count",
+    "region_width",
+    "resolve_target",
+    "target_names",
     "write_attribution_store",
     "write_json",
+    "write_reference_store",
+    "write_region_store",
+    "write_shard",
 ]
 
-# Chunks of about this many regions keep a chunk of (n, 4, 2114) float32 near 8 MB.
 REGIONS_PER_CHUNK = 256
+"""Regions per chunk of the region, reference and result stores: a chunk of
+``(256, 4, 2114)`` float32 is about 8 MB."""
+
+BLOCK_SIZE = 1024
+"""Regions read at a time by the readers of ``attributions.zarr`` (:func:`iter_target_blocks`):
+1024 x 4 x 2114 float32 is about 35 MB."""
+
+SHARD_COMPRESSOR = BloscCodec(cname="zstd", clevel=5, shuffle="shuffle")
+"""Compression of shard arrays. float64 sums barely compress as bytes (zstd alone leaves 63 %
+of a demo shard); blosc's byte shuffle first groups the bytes of equal significance, which
+leaves 55 % at about the same speed (benchmarks/README.md has the measurements)."""
+
+SHARD_ARRAYS = ("hypothetical_sum", "deltas", "example_predictions", "reference_predictions")
+"""The arrays of a shard group, in the order :meth:`ShardChunks.append` takes them."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Atomic writes
 
 
 class StorageError(SeqliftError, OSError):
@@ -150,12 +201,23 @@ def atomic_file(path: PathLike, suffix: str = "") -> Iterator[Path]:
                 temporary.unlink()
 
 
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file under ``folder`` to disk before the folder is renamed into place."""
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            with open(os.path.join(parent, name), "rb") as written:
+                os.fsync(written.fileno())
+
+
 @contextlib.contextmanager
-def atomic_directory(path: PathLike) -> Iterator[Path]:
+def atomic_directory(path: PathLike, durable: bool = False) -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``path``; rename it to ``path`` on success.
 
     An existing ``path`` is replaced only after the new folder is complete. Temporaries that a
-    killed earlier write of ``path`` left behind are removed first.
+    killed earlier write of ``path`` left behind are removed first. With ``durable``, every file
+    is flushed to disk before the rename, as :func:`atomic_file` does (shards: a few dozen files
+    that stand for minutes to hours of compute), so that a machine crash cannot leave a renamed
+    folder with lost contents.
     """
     path = Path(path)
     with _clear_write_errors(path):
@@ -164,6 +226,8 @@ def atomic_directory(path: PathLike) -> Iterator[Path]:
         temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
         try:
             yield temporary
+            if durable:
+                _fsync_tree(temporary)
             if path.exists():
                 # os.replace cannot overwrite a non-empty folder: move the old one aside first.
                 old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
@@ -175,6 +239,10 @@ def atomic_directory(path: PathLike) -> Iterator[Path]:
         finally:
             if temporary.exists():
                 shutil.rmtree(temporary, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Regions and references
 
 
 def _chunks(shape: Sequence[int]) -> tuple[int, ...]:
@@ -207,8 +275,10 @@ class RegionStore:
     starts, ends : np.ndarray
         ``(n,)`` int64, 0-based half-open genome coordinates of the windows.
     numbers : np.ndarray
-        ``(n,)`` int64, the region number inside the id (``region_000042`` -> 42), which seeds the
-        region's references independently of sharding.
+        ``(n,)`` int64, the region's number (its row among the input BED's data rows, see
+        :mod:`seqlift.pipeline.regions`), which seeds its references independently of sharding.
+
+    A region table read alone (:func:`read_region_table`) has ``onehot`` ``(0, 4, width)``.
     """
 
     onehot: np.ndarray
@@ -219,7 +289,7 @@ class RegionStore:
     numbers: np.ndarray
 
     def __len__(self) -> int:
-        return int(self.onehot.shape[0])
+        return int(len(self.ids))
 
 
 def _write_region_table(group: zarr.Group, regions: RegionStore) -> None:
@@ -231,7 +301,9 @@ def _write_region_table(group: zarr.Group, regions: RegionStore) -> None:
     _write_array(table, "number", np.asarray(regions.numbers, dtype=np.int64))
 
 
-def write_region_store(path: PathLike, regions: RegionStore, attrs: Mapping[str, Any] | None = None) -> None:
+def write_region_store(
+    path: PathLike, regions: RegionStore, attrs: Mapping[str, Any] | None = None
+) -> None:
     """Write ``regions.zarr`` (one-hot and region table) atomically."""
     with atomic_directory(path) as temporary:
         root = zarr.open_group(str(temporary), mode="w")
@@ -271,9 +343,21 @@ def read_region_store(path: PathLike, start: int = 0, stop: int | None = None) -
     )
 
 
-def _region_table(path: PathLike) -> RegionStore:
-    """The region table of a ``regions.zarr`` store, without its one-hot (left empty)."""
-    root = zarr.open_group(str(path), mode="r")
+def read_region_table(store: PathLike | zarr.Group) -> RegionStore:
+    """The region table of ``regions.zarr`` or ``attributions.zarr``, without its one-hot.
+
+    Parameters
+    ----------
+    store : path or zarr.Group
+        Either store, or an open group of it.
+
+    Returns
+    -------
+    RegionStore
+        ``ids``, ``chroms``, ``starts``, ``ends``, ``numbers`` ``(n,)``; ``onehot`` is
+        ``(0, 4, length)``.
+    """
+    root = store if isinstance(store, zarr.Group) else zarr.open_group(str(store), mode="r")
     table, every = root["regions"], slice(None)
     return RegionStore(
         onehot=np.zeros((0, *root["onehot"].shape[1:]), dtype=np.uint8),
@@ -361,46 +445,23 @@ def read_reference_store(
     return "shared", np.asarray(array[references], dtype=np.float32)
 
 
-@dataclass
-class ShardResult:
-    """Partial results of one region shard x one reference block (float64 sums, see module doc).
+# ---------------------------------------------------------------------------------------------
+# Shards
+
+
+class ShardChunks:
+    """Appends chunks of whole regions to a shard group being written (see :func:`write_shard`).
 
     Attributes
     ----------
-    hypothetical_sum : np.ndarray
-        ``(n_targets, n, 4, length)`` float64, sum over the block's references.
-    deltas : np.ndarray
-        ``(n_targets, n, k_block)`` float64, signed ``f(x) - f(r) - sum((x - r) * m)``.
-    example_predictions : np.ndarray
-        ``(n_targets, n)`` float64, ``f(x)``.
-    reference_predictions : np.ndarray
-        ``(n_targets, n, k_block)`` float64, ``f(r)``.
-    header : dict
-        JSON-serialisable provenance: config_hash, model_checksum, seqlift_version,
-        region_start/region_stop, reference_start/reference_stop, shard, block.
+    n_written : int
+        Regions appended so far.
     """
 
-    hypothetical_sum: np.ndarray
-    deltas: np.ndarray
-    example_predictions: np.ndarray
-    reference_predictions: np.ndarray
-    header: dict
-
-
-_SHARD_ARRAYS = ("hypothetical_sum", "deltas", "example_predictions", "reference_predictions")
-
-
-class ShardWriter:
-    """Appends chunks of whole regions to an open shard archive (see :func:`write_shard_chunks`)."""
-
-    def __init__(self, archive: zipfile.ZipFile):
-        self._archive = archive
-        self._bounds: list[tuple[int, int]] = []
-
-    @property
-    def n_regions(self) -> int:
-        """Regions written so far."""
-        return self._bounds[-1][1] if self._bounds else 0
+    def __init__(self, arrays: Mapping[str, zarr.Array], n_regions: int):
+        self._arrays = arrays
+        self._n_regions = n_regions
+        self.n_written = 0
 
     def append(
         self,
@@ -409,129 +470,109 @@ class ShardWriter:
         example_predictions: np.ndarray,
         reference_predictions: np.ndarray,
     ) -> None:
-        """Write the next ``m`` regions' results (shapes as in :class:`ShardResult`, ``n`` -> ``m``).
+        """Write the next ``m`` regions' results; they go to disk at once as float64.
 
-        Each array goes to disk at once as float64; nothing is kept in memory.
+        Parameters
+        ----------
+        hypothetical_sum : np.ndarray
+            ``(T, m, 4, length)``, summed over the block's references.
+        deltas, reference_predictions : np.ndarray
+            ``(T, m, k_block)``.
+        example_predictions : np.ndarray
+            ``(T, m)``.
         """
-        arrays = dict(zip(_SHARD_ARRAYS, (hypothetical_sum, deltas, example_predictions, reference_predictions), strict=True))
+        values = (hypothetical_sum, deltas, example_predictions, reference_predictions)
         m = int(np.shape(hypothetical_sum)[1])
-        if any(np.shape(array)[1] != m for array in arrays.values()):
-            raise ValueError(f"chunk arrays disagree on the number of regions: { {k: np.shape(v) for k, v in arrays.items()} }")
-        index = len(self._bounds)
-        for name, array in arrays.items():
-            self._write(f"chunk_{index:06d}/{name}", np.asarray(array, dtype=np.float64))
-        self._bounds.append((self.n_regions, self.n_regions + m))
-
-    def _write(self, name: str, array: np.ndarray) -> None:
-        with self._archive.open(f"{name}.npy", "w", force_zip64=True) as handle:
-            np.lib.format.write_array(handle, np.ascontiguousarray(array), allow_pickle=False)
-
-    def _finish(self, header: Mapping[str, Any]) -> None:
-        self._write("chunks", np.asarray(self._bounds, dtype=np.int64).reshape(-1, 2))
-        self._write("header", np.frombuffer(json.dumps(dict(header), sort_keys=True).encode(), dtype=np.uint8))
+        if any(np.shape(array)[1] != m for array in values):
+            pairs = zip(SHARD_ARRAYS, values, strict=True)
+            shapes = listing(f"{name} {np.shape(array)}" for name, array in pairs)
+            raise ValueError(f"chunk arrays disagree on the number of regions: {shapes}")
+        if self.n_written + m > self._n_regions:
+            raise ValueError(
+                f"{self.n_written} + {m} regions appended to a shard of {self._n_regions}"
+            )
+        selection = slice(self.n_written, self.n_written + m)
+        if m:
+            for name, array in zip(SHARD_ARRAYS, values, strict=True):
+                self._arrays[name][:, selection] = np.asarray(array, dtype=np.float64)
+        self.n_written += m
 
 
 @contextlib.contextmanager
-def write_shard_chunks(path: PathLike, header: Mapping[str, Any]) -> Iterator[ShardWriter]:
-    """Stream a shard file chunk by chunk; it appears at ``path`` only when the block succeeds.
+def write_shard(
+    path: PathLike,
+    header: Mapping[str, Any],
+    n_targets: int,
+    n_regions: int,
+    n_references: int,
+    width: int,
+    regions_per_chunk: int,
+) -> Iterator[ShardChunks]:
+    """Stream a shard group chunk by chunk; it appears at ``path`` only when the block succeeds.
 
-    The chunks go into a temporary ``.npz`` next to ``path`` (an uncompressed zip: float64 sums
-    barely compress), written as they are appended; the header and the chunk table are added
-    last and the file is then moved into place (:func:`atomic_file`). A job killed at any point
-    leaves only a ``.tmp-`` file. Append at least one chunk (it may hold zero regions).
+    The arrays (layout in the module docstring) are created in a temporary folder next to
+    ``path``, chunked by ``regions_per_chunk`` whole regions and compressed with
+    :data:`SHARD_COMPRESSOR`; each appended chunk is written as it comes. The header goes into
+    the group's attributes last, and the folder is then flushed to disk and renamed into place
+    (:func:`atomic_directory`): a job killed at any point leaves only a ``.tmp-`` folder.
+
+    Parameters
+    ----------
+    header : mapping
+        JSON-serialisable provenance (see the module docstring).
+    n_targets, n_regions, n_references, width : int
+        ``T``, ``m``, ``k_block`` and ``length``; every one of the ``n_regions`` must be
+        appended before the block ends.
+    regions_per_chunk : int
+        Regions per chunk, the number the caller appends at a time.
 
     Examples
     --------
-    >>> with write_shard_chunks("shard.npz", header) as writer:  # doctest: +SKIP
+    >>> with write_shard("block_1-of-1.zarr", header, 3, 100, 20, 250, 40) as shard:  # doctest: +SKIP
     ...     for chunk in chunks:
-    ...         writer.append(chunk.hypothetical_sum, chunk.deltas, chunk.fx, chunk.fr)
+    ...         shard.append(chunk.hypothetical_sum, chunk.deltas, chunk.fx, chunk.fr)
     """
-    with atomic_file(path, suffix=".npz") as temporary:
-        with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-            writer = ShardWriter(archive)
-            yield writer
-            if not writer._bounds:
-                raise ValueError(f"{path}: a shard needs at least one chunk (it may be empty)")
-            writer._finish(header)
+    shapes = {
+        "hypothetical_sum": (n_targets, n_regions, 4, width),
+        "deltas": (n_targets, n_regions, n_references),
+        "example_predictions": (n_targets, n_regions),
+        "reference_predictions": (n_targets, n_regions, n_references),
+    }
+    chunk = max(1, min(int(regions_per_chunk), n_regions))
+    with atomic_directory(path, durable=True) as temporary:
+        root = zarr.open_group(str(temporary), mode="w")
+        arrays = {
+            name: root.create_array(
+                name,
+                shape=shape,
+                dtype=np.float64,
+                chunks=(max(1, shape[0]), chunk, *(max(1, size) for size in shape[2:])),
+                compressors=SHARD_COMPRESSOR,
+                fill_value=np.nan,
+            )
+            for name, shape in shapes.items()
+        }
+        writer = ShardChunks(arrays, n_regions)
+        yield writer
+        if writer.n_written != n_regions:
+            raise ValueError(
+                f"{path}: {writer.n_written} of the shard's {n_regions} regions were appended"
+            )
+        root.attrs.update(dict(header))
 
 
-def write_shard(path: PathLike, result: ShardResult) -> None:
-    """Write a whole shard ``.npz`` atomically, as one chunk."""
-    with write_shard_chunks(path, result.header) as writer:
-        writer.append(result.hypothetical_sum, result.deltas, result.example_predictions,
-                      result.reference_predictions)
+def open_shard(path: PathLike) -> zarr.Group:
+    """A shard group opened read-only; an array's regions ``a:b`` are ``group[name][:, a:b]``."""
+    return zarr.open_group(str(path), mode="r")
 
 
-class ShardFile:
-    """A shard ``.npz`` opened for reading; arrays are read one chunk at a time.
-
-    Attributes
-    ----------
-    header : dict
-        The provenance header (see :class:`ShardResult`).
-    bounds : list of (int, int)
-        ``[start, stop)`` of each chunk inside the shard.
-    """
-
-    def __init__(self, path: PathLike):
-        self.path = Path(path)
-        self._npz = np.load(self.path, allow_pickle=False)
-        try:
-            self.header = json.loads(bytes(self._npz["header"]).decode())
-            if "chunks" in self._npz.files:
-                self.bounds = [(int(a), int(b)) for a, b in self._npz["chunks"]]
-                self._names = [f"chunk_{i:06d}/{{}}" for i in range(len(self.bounds))]
-            else:  # one member per array
-                n = int(self._npz["example_predictions"].shape[1])
-                self.bounds, self._names = [(0, n)], ["{}"]
-        except Exception:
-            self._npz.close()
-            raise
-
-    @property
-    def n_regions(self) -> int:
-        """Regions in the shard."""
-        return self.bounds[-1][1] if self.bounds else 0
-
-    def read(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Array ``name`` for the shard's regions ``start:stop`` (region axis 1), float64.
-
-        Only the chunks that overlap ``start:stop`` are read.
-        """
-        if name not in _SHARD_ARRAYS:
-            raise KeyError(f"{name!r} is not a shard array; one of {_SHARD_ARRAYS}")
-        stop = self.n_regions if stop is None else stop
-        pieces = [
-            self._npz[member.format(name)][:, max(start, first) - first : min(stop, last) - first]
-            for (first, last), member in zip(self.bounds, self._names, strict=True)
-            if first < stop and last > start
-        ]
-        if not pieces:
-            # An empty range: the first chunk's shape with zero regions.
-            pieces = [self._npz[self._names[0].format(name)][:, 0:0]]
-        return pieces[0] if len(pieces) == 1 else np.concatenate(pieces, axis=1)
-
-    def close(self) -> None:
-        self._npz.close()
-
-    def __enter__(self) -> ShardFile:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+def read_shard_header(path: PathLike) -> dict[str, Any]:
+    """A shard's header (its group's attributes); no array is read."""
+    return dict(open_shard(path).attrs)
 
 
-def read_shard(path: PathLike) -> ShardResult:
-    """Read a whole shard ``.npz`` written by :func:`write_shard` or :func:`write_shard_chunks`."""
-    with ShardFile(path) as shard:
-        arrays = {name: shard.read(name) for name in _SHARD_ARRAYS}
-        return ShardResult(header=shard.header, **arrays)
-
-
-def read_shard_header(path: PathLike) -> dict:
-    """A shard's header alone (its arrays are not read)."""
-    with ShardFile(path) as shard:
-        return shard.header
+# ---------------------------------------------------------------------------------------------
+# attributions.zarr
 
 
 @dataclass
@@ -559,18 +600,7 @@ def write_attribution_store(
     parts: Iterable[AttributionPart],
     attrs: Mapping[str, Any],
 ) -> None:
-    """Write ``attributions.zarr`` in the layout shared with :mod:`seqlift.exports`, atomically.
-
-    Layout::
-
-        onehot                              (n, 4, length) uint8
-        hypothetical/<target>               (n, 4, length) float32, mean over all references
-        deltas/<target>                     (n, n_references) float32, signed
-        predictions/<target>/example        (n,) float32, f(x)
-        predictions/<target>/reference_mean (n,) float32, mean over references of f(r)
-        predictions/<target>/reference      (n, n_references) float32, f(r)
-        regions/{id, chrom}                 (n,) str
-        regions/{start, end, number}        (n,) int64
+    """Write ``attributions.zarr`` (layout in the module docstring), atomically.
 
     Parameters
     ----------
@@ -593,7 +623,7 @@ def write_attribution_store(
                                    chunks=_chunks(source["onehot"].shape))
         for start in range(0, n, REGIONS_PER_CHUNK):
             onehot[start : start + REGIONS_PER_CHUNK] = source["onehot"][start : start + REGIONS_PER_CHUNK]
-        _write_region_table(root, _region_table(regions_zarr))
+        _write_region_table(root, read_region_table(regions_zarr))
         arrays: dict[tuple[str, str], zarr.Array] = {}
         for group_name in ("hypothetical", "deltas", "predictions"):
             root.create_group(group_name)
@@ -635,6 +665,91 @@ def _mean_last(values: np.ndarray) -> np.ndarray:
 
 
 def write_json(path: PathLike, payload: Any) -> None:
-    """Write JSON atomically."""
+    """Write ``payload`` as indented JSON (keys in their order), atomically."""
     with atomic_file(path) as temporary:
-        temporary.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+        temporary.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Readers of attributions.zarr (used by the qc, plots and exports stages)
+
+
+def open_store(attributions_zarr: PathLike | zarr.Group) -> zarr.Group:
+    """Open an ``attributions.zarr`` store read-only (an open group is returned as is)."""
+    if isinstance(attributions_zarr, zarr.Group):
+        return attributions_zarr
+    path = Path(attributions_zarr)
+    if not path.exists():
+        raise FileNotFoundError(f"attributions store not found: {path}")
+    return zarr.open_group(str(path), mode="r")
+
+
+def target_names(attributions_zarr: PathLike | zarr.Group) -> list[str]:
+    """Target names in the order of the store's ``targets`` attribute.
+
+    Falls back to the (sorted) members of the ``hypothetical`` group when the attribute is absent.
+    """
+    group = open_store(attributions_zarr)
+    targets = group.attrs.get("targets")
+    if targets:
+        return [str(target["name"]) for target in targets]
+    return sorted(group["hypothetical"].keys())
+
+
+def resolve_target(attributions_zarr: PathLike | zarr.Group, target: str | int) -> str:
+    """The stored name of ``target``, given as a name or as the model output index."""
+    group = open_store(attributions_zarr)
+    names = target_names(group)
+    if isinstance(target, str) and target in names:
+        return target
+    if isinstance(target, int | np.integer):
+        for entry in group.attrs.get("targets") or []:
+            if int(entry["index"]) == int(target):
+                return str(entry["name"])
+    raise KeyError(
+        f"target {target!r} is not in the attributions store; available: {listing(names)}"
+    )
+
+
+def projected_scores(hypothetical: np.ndarray, onehot: np.ndarray) -> np.ndarray:
+    """Per-base projected scores: hypothetical scores of the observed base.
+
+    Parameters
+    ----------
+    hypothetical : np.ndarray
+        ``(..., 4, length)`` hypothetical contributions.
+    onehot : np.ndarray
+        ``(..., 4, length)`` one-hot sequence; an all-zero column (N) projects to 0.
+
+    Returns
+    -------
+    np.ndarray
+        ``(..., length)`` float32, ``sum over bases of hypothetical * onehot``.
+    """
+    product = np.asarray(hypothetical, dtype=np.float32) * np.asarray(onehot, dtype=np.float32)
+    return product.sum(axis=-2, dtype=np.float32)
+
+
+def read_target_block(
+    attributions_zarr: PathLike | zarr.Group, target: str | int, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One-hot ``(m, 4, length)`` uint8 and hypothetical ``(m, 4, length)`` float32 of regions
+    ``start:stop``."""
+    group = open_store(attributions_zarr)
+    name = resolve_target(group, target)
+    onehot = np.asarray(group["onehot"][start:stop], dtype=np.uint8)
+    hypothetical = np.asarray(group[f"hypothetical/{name}"][start:stop], dtype=np.float32)
+    return onehot, hypothetical
+
+
+def iter_target_blocks(
+    attributions_zarr: PathLike | zarr.Group, target: str | int, block_size: int | None = None
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """Yield ``(first_region_index, onehot, hypothetical)`` blocks of at most ``block_size``
+    regions (:data:`BLOCK_SIZE` when None), so that a genome-wide store never has to fit in
+    memory at once."""
+    group = open_store(attributions_zarr)
+    step = block_size or BLOCK_SIZE
+    for first in range(0, group["onehot"].shape[0], step):
+        onehot, hypothetical = read_target_block(group, target, first, first + step)
+        yield first, onehot, hypothetical

@@ -1,4 +1,4 @@
-"""Report figures: the ranking behind the top logos, histogram counts, profiles, files written."""
+"""Stage plots: the ranking behind the top logos, histogram counts, profiles, files written."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import matplotlib.image
 import numpy as np
 import pytest
-from test_exports import random_onehot, write_attributions_store
+from helpers import random_onehot, write_attributions_store
 
-from seqlift.figures import (
+from seqlift.pipeline.plots import (
     best_window,
     plot_delta_histogram,
     plot_mean_profile,

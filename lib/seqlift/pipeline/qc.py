@@ -1,4 +1,6 @@
-"""Quality control of an ``attributions.zarr`` store: convergence deltas and motif recovery.
+"""Stage ``qc``: convergence deltas of an ``attributions.zarr`` store, and motif recovery.
+
+The rule's function is :func:`run_qc` (all targets in one job).
 
 Convergence
 -----------
@@ -25,7 +27,6 @@ instance, as an auROC per target and motif name.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -38,18 +39,20 @@ from typing import Any, Literal
 import numpy as np
 import zarr
 
+from seqlift._utils import LISTED, listing
 from seqlift.errors import InputError, SeqliftError
-from seqlift.exports import (
-    RegionTable,
+from seqlift.pipeline.regions import read_bed
+from seqlift.pipeline.storage import (
+    RegionStore,
+    atomic_file,
     iter_target_blocks,
     open_store,
     projected_scores,
-    read_regions,
+    read_region_table,
     resolve_target,
     target_names,
+    write_json,
 )
-from seqlift.regions import read_bed
-from seqlift.storage import atomic_file
 
 PathLike = str | os.PathLike
 
@@ -61,14 +64,16 @@ __all__ = [
     "convergence_qc",
     "auroc",
     "motif_recovery",
+    "run_qc",
 ]
 
 TSV_COLUMNS = ("id", "chrom", "start", "end", "max_abs_delta", "relative_delta", "flagged", "reason")
 
 logger = logging.getLogger(__name__)
 
-# Regions named per target in a warning or error message; the tsv has them all.
-_REGIONS_NAMED = 10
+# Flagged regions listed per target in summary.json, as many as a message names; the tsv has
+# them all.
+_REGIONS_LISTED = LISTED
 
 
 class ConvergenceError(SeqliftError):
@@ -109,7 +114,7 @@ def _convergence_rows(
 ) -> tuple[list[dict[str, Any]], str]:
     group = open_store(attributions_zarr)
     name = resolve_target(group, target)
-    regions = read_regions(group)
+    regions = read_region_table(group)
     max_abs_delta, relative_delta, basis = _region_deltas(group, name, eps)
     rows = []
     for index in range(len(regions)):
@@ -207,7 +212,7 @@ def convergence_qc(
             "relative_threshold": relative_threshold,
             "relative_delta_basis": basis,
             "status": failed_status if flagged else "pass",
-            "flagged_regions": [row["id"] for row in flagged[:_REGIONS_NAMED]],
+            "flagged_regions": [row["id"] for row in flagged[:_REGIONS_LISTED]],
             "table": tsv_path.name,
         }
         logger.info(
@@ -217,7 +222,7 @@ def convergence_qc(
         if flagged:
             problems.append(_describe_flagged(name, rows, flagged, tsv_path, threshold))
     summary["status"] = failed_status if problems else "pass"
-    _write_json(out_dir / "summary.json", summary)
+    write_json(out_dir / "summary.json", summary)
 
     if problems:
         message = (
@@ -302,7 +307,7 @@ def motif_recovery(
         an auROC is ``None`` where a motif has no base inside the regions.
     """
     group = open_store(attributions_zarr)
-    regions = read_regions(group)
+    regions = read_region_table(group)
     length = int(group["onehot"].shape[2])
     instances = _read_motif_instances(motifs_bed)
     motif_names = sorted({name for _, _, _, name in instances})
@@ -335,7 +340,7 @@ def motif_recovery(
         matching = [name for name in motif_names if _same_name(name, target)]
         if len(matching) == 1:
             result["matched"][target] = per_motif[matching[0]]["auroc"]
-    _write_json(Path(out_json), result)
+    write_json(Path(out_json), result)
     logger.info("motif recovery auROC of matched motifs: %s -> %s", result["matched"], out_json)
     return result
 
@@ -373,7 +378,7 @@ def _read_motif_instances(motifs_bed: PathLike) -> list[tuple[str, int, int, str
 
 def _mark_instances(
     instances: Sequence[tuple[str, int, int, str]],
-    regions: RegionTable,
+    regions: RegionStore,
     length: int,
     inside: dict[str, np.ndarray],
 ) -> int:
@@ -430,15 +435,14 @@ def _region_deltas(group: zarr.Group, target: str, eps: float) -> tuple[np.ndarr
 def _describe_flagged(
     target: str, rows: list[dict], flagged: list[dict], tsv_path: Path, threshold: float
 ) -> str:
-    named = ", ".join(
+    named = listing(
         f"{row['id']} ({row['chrom']}:{row['start']}-{row['end']}, max |delta| "
         f"{row['max_abs_delta']:.3g}, {row['reason']})"
-        for row in flagged[:_REGIONS_NAMED]
+        for row in flagged
     )
-    more = f" and {len(flagged) - _REGIONS_NAMED} more" if len(flagged) > _REGIONS_NAMED else ""
     return (
         f"  target {target}: {len(flagged)} of {len(rows)} regions flagged (threshold "
-        f"{threshold:g}): {named}{more}; all rows in {tsv_path}"
+        f"{threshold:g}): {named}; all rows in {tsv_path}"
     )
 
 
@@ -463,6 +467,37 @@ def _json_number(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    with atomic_file(path) as temporary:
-        temporary.write_text(json.dumps(payload, indent=2) + "\n")
+
+def run_qc(
+    attributions_zarr: PathLike,
+    out_dir: PathLike,
+    threshold: float,
+    relative_threshold: float | None = None,
+    on_failure: str = "warn",
+    truth_bed: PathLike | None = None,
+    motif_recovery_json: PathLike | None = None,
+) -> dict[str, Any]:
+    """Rule ``qc``: convergence QC of every target (:func:`convergence_qc`), then motif recovery.
+
+    Writes ``out_dir/convergence_<target>.tsv`` and ``out_dir/summary.json``; with ``truth_bed``
+    also ``motif_recovery_json`` (:func:`motif_recovery`).
+
+    Returns
+    -------
+    dict
+        The summary.
+    """
+    if (truth_bed is None) != (motif_recovery_json is None):
+        raise ValueError("give both truth_bed and motif_recovery_json, or neither")
+    summary = convergence_qc(
+        attributions_zarr=attributions_zarr,
+        out_dir=out_dir,
+        threshold=threshold,
+        relative_threshold=relative_threshold,
+        on_failure=on_failure,
+    )
+    if truth_bed is not None:
+        motif_recovery(
+            attributions_zarr=attributions_zarr, motifs_bed=truth_bed, out_json=motif_recovery_json
+        )
+    return summary

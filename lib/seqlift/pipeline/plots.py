@@ -1,4 +1,6 @@
-"""Figures of an ``attributions.zarr`` store for the workflow report.
+"""Stage ``plots``: the figures of an ``attributions.zarr`` store for the workflow report.
+
+The rule's function is :func:`draw_figures` (every figure of the run in one job):
 
 - :func:`plot_top_logos` -- sequence logos of the top regions of a target, ranked by total
   ``|projected|`` score, each zoomed to its highest-scoring window.
@@ -6,13 +8,14 @@
   QC threshold.
 - :func:`plot_mean_profile` -- mean ``|projected|`` score against position relative to the region
   centre, one line per target.
-- :func:`plot_motif_recovery` -- the auROC table of :func:`seqlift.qc.motif_recovery` as a heatmap.
+- :func:`plot_motif_recovery` -- the auROC table of :func:`seqlift.pipeline.qc.motif_recovery` as
+  a heatmap.
 
 Figures are drawn on :class:`matplotlib.figure.Figure` objects, which save through the Agg
 renderer whatever pyplot's backend is; pyplot's global state is never touched (nor the caller's
 backend switched), so these run in workers without a display and in notebooks alike.
 Positions are relative to the centre base at index ``length // 2`` (the summit for summit-centred
-windows, see :mod:`seqlift.regions`).
+windows, see :mod:`seqlift.pipeline.regions`).
 """
 
 from __future__ import annotations
@@ -20,27 +23,28 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
-import logomaker
 import numpy as np
-import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from seqlift.exports import (
+from seqlift.pipeline.storage import (
     iter_target_blocks,
     open_store,
     projected_scores,
-    read_regions,
+    read_region_table,
     read_target_block,
     resolve_target,
     target_names,
 )
+from seqlift.plot import plot_logo
 
 PathLike = str | os.PathLike
 
 __all__ = [
+    "draw_figures",
     "plot_top_logos",
     "plot_delta_histogram",
     "plot_mean_profile",
@@ -120,7 +124,7 @@ def plot_top_logos(
     """
     group = open_store(attributions_zarr)
     name = resolve_target(group, target)
-    regions = read_regions(group)
+    regions = read_region_table(group)
     order, totals = rank_regions(group, name)
     top = [int(index) for index in order[:n_top]]
     length = int(group["onehot"].shape[2])
@@ -283,16 +287,10 @@ def plot_motif_recovery(motif_recovery_json: PathLike, out_png: PathLike) -> np.
 def _draw_logo(contributions: np.ndarray, positions: np.ndarray, axis) -> None:
     """Draw a ``(4, width)`` logo on ``axis``, x ticks labelled with ``positions``.
 
-    Uses :func:`seqlift.plot.plot_logo` when that module is present (it draws position ``i`` of
-    the array it is given at x = ``i``), else logomaker directly, the same way.
+    :func:`seqlift.plot.plot_logo` draws position ``i`` of the array it is given at x = ``i``;
+    the tick labels add the window's offset.
     """
-    try:
-        from seqlift.plot import plot_logo
-    except ImportError:
-        frame = pd.DataFrame(contributions.T.astype(np.float64), columns=list("ACGT"))
-        logomaker.Logo(frame, ax=axis, color_scheme="classic", baseline_width=0.5)
-    else:
-        plot_logo(contributions, ax=axis)
+    plot_logo(contributions, ax=axis)
     offset = int(positions[0])
     axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{int(round(x)) + offset}"))
@@ -309,3 +307,38 @@ def _save(figure: Figure, out_png: PathLike) -> None:
     path = Path(out_png)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=_DPI)
+
+
+def draw_figures(
+    attributions_zarr: PathLike,
+    logos: Mapping[str, PathLike],
+    delta_histogram: PathLike,
+    mean_profile: PathLike,
+    threshold: float,
+    n_top: int = 5,
+    flank: int = 20,
+    motif_recovery_json: PathLike | None = None,
+    motif_recovery: PathLike | None = None,
+) -> None:
+    """Rule ``plots``: every figure of the run, in one process.
+
+    Parameters
+    ----------
+    logos : mapping
+        Target name -> PNG of its top regions' logos (:func:`plot_top_logos`).
+    delta_histogram, mean_profile : path
+        PNGs of :func:`plot_delta_histogram` (with the QC ``threshold``) and
+        :func:`plot_mean_profile`.
+    n_top, flank : int
+        Logos per target, and half the width of each.
+    motif_recovery_json, motif_recovery : path, optional
+        The motif-recovery QC result and the PNG of its heatmap; both or neither.
+    """
+    if (motif_recovery_json is None) != (motif_recovery is None):
+        raise ValueError("give both motif_recovery_json and motif_recovery, or neither")
+    for target, out_png in logos.items():
+        plot_top_logos(attributions_zarr, target, out_png, n_top=n_top, flank=flank)
+    plot_delta_histogram(attributions_zarr, delta_histogram, threshold=threshold)
+    plot_mean_profile(attributions_zarr, mean_profile)
+    if motif_recovery is not None:
+        plot_motif_recovery(motif_recovery_json, motif_recovery)
