@@ -1,23 +1,15 @@
-"""Shared fixtures; the builders behind them are in ``helpers.py``, the engine's tiny models in
-``zoo_models.py``."""
+"""Shared fixtures; the builders behind them are in ``helpers.py`` (the engine's tiny models are
+in ``zoo/``, their builders in ``engine_helpers.py``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-import torch
 from helpers import N_REFERENCES, region_store, write_tiny_project
-from zoo_models import standard_inputs
 
 from seqlift.pipeline import storage
 from seqlift.pipeline.references import make_references
-
-
-@pytest.fixture
-def zoo_inputs() -> tuple[torch.Tensor, torch.Tensor]:
-    """``X (3, 4, 24)`` one-hot examples and references ``(3, 4, 4, 24)`` for the tiny models."""
-    return standard_inputs()
 
 
 @pytest.fixture

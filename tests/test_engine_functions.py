@@ -304,9 +304,34 @@ def test_operation_without_a_rule_is_named_with_its_module(function, name):
     assert explanation.deltas.abs().max() > 1e-6  # treated as linear: not a false alarm
 
 
+def test_a_mask_that_is_the_same_for_every_pair_is_exact_and_not_warned_about():
+    # Masking the N positions (all-zero columns), which every reference keeps where its example
+    # has them, selects the same entries at both ends of every pair: linear, and exact.
+    X, references = standard_inputs(n=2, k=2, seed=42)
+    X[:, :, 3] = 0
+    references[:, :, :, 3] = 0
+
+    class MaskN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stem = ConvStem(6)
+            self.linear = nn.Linear(6 * 24, 2)
+
+        def forward(self, X):
+            h = self.stem(X)
+            unknown = (X.sum(dim=1, keepdim=True) == 0)
+            return self.linear(h.masked_fill(unknown, 0.0).flatten(1))
+
+    model = seeded(MaskN)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        explanation = explain(model, X, references, [0, 1], device="cpu")
+    assert explanation.deltas.abs().max() < 1e-5
+
+
 @pytest.mark.parametrize("function, name, problem", [
-    (lambda p, q: torch.where(q > 0, p, 0.5 * p), r"Tensor.gt", "compares an input-dependent"),
-    (lambda p, q: p.masked_fill(q < 0, 0.0), r"Tensor.lt", "compares an input-dependent"),
+    (lambda p, q: torch.where(q > 0, p, 0.5 * p), r"Tensor.gt", "compares an input-dependent tensor, and the outcome differs"),
+    (lambda p, q: p.masked_fill(q < 0, 0.0), r"Tensor.lt", "compares an input-dependent tensor, and the outcome differs"),
     (lambda p, q: p - q.mean(dim=0, keepdim=True), r"Tensor.mean", "reduces over the batch axis"),
     (lambda p, q: p + q.sum(), r"Tensor.sum", "reduces over the batch axis"),
 ], ids=["where on a comparison", "masked_fill on a comparison", "mean over the batch",

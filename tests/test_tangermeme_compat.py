@@ -34,7 +34,7 @@ from tangermeme.utils import characters as tm_characters  # noqa: E402
 from tangermeme.utils import one_hot_encode as tm_one_hot_encode  # noqa: E402
 from tangermeme.utils import random_one_hot as tm_random_one_hot  # noqa: E402
 from torch import nn  # noqa: E402
-from zoo_models import relative_difference  # noqa: E402
+from zoo.oracles import relative_difference  # noqa: E402
 
 from seqlift import deep_lift_shap  # noqa: E402
 from seqlift.engine.api import ArgsLengthError, ReferencesError  # noqa: E402
@@ -1139,7 +1139,8 @@ def test_arguments_tangermeme_silently_accepts_are_refused(label, arguments):
 
 @pytest.mark.parametrize("name", ["softmax_rows", "functional_ops"])
 def test_softmax_and_functional_non_linearities_get_exact_rules_where_tangermemes_differ(name):
-    from zoo_models import ZOO_BY_NAME, standard_inputs
+    from engine_helpers import standard_inputs
+    from zoo.models import ZOO_BY_NAME
 
     model = ZOO_BY_NAME[name].build()
     X, references = standard_inputs()

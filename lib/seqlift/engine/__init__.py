@@ -12,7 +12,6 @@
 The rules themselves are in :mod:`seqlift.rules`.
 """
 
-from .._utils import LENGTH_ATTRIBUTES as _LENGTH_ATTRIBUTES  # noqa: F401 - until pipeline moves
 from .api import deep_lift_shap
 from .errors import ExplanationError
 from .explain import Explanation, NonFiniteOutputError, explain

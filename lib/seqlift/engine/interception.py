@@ -404,12 +404,19 @@ not_equal isclose heaviside signbit
 
 
 def _comparison(session, func, args, kwargs):
-    """A comparison of an input-dependent tensor: a selection that DeepLIFT would see as fixed."""
+    """A comparison of an input-dependent tensor: a selection that DeepLIFT would see as fixed.
+
+    Where the comparison comes out the same for every example and its references (a mask of
+    the N positions, which the shuffles keep in place), a selection by it is linear for every
+    pair and exact; only where they differ does seqlift warn.
+    """
     result = func(*args, **kwargs)
-    if any(t.requires_grad for t in _tensors(args, kwargs)):
-        session.warn_once(func, "compares an input-dependent tensor; a mask or selection made "
-                                "from it (torch.where, masked_fill, a product with it) is taken "
-                                "as fixed, the reference's own")
+    if any(t.requires_grad for t in _tensors(args, kwargs)) and \
+            not session.same_for_every_pair(result):
+        session.warn_once(func, "compares an input-dependent tensor, and the outcome differs "
+                                "between an example and its references; a mask or selection "
+                                "made from it (torch.where, masked_fill, a product with it) is "
+                                "taken as the reference's own")
     return result
 
 

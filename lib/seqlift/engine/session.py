@@ -157,6 +157,18 @@ class Session:
         others = [d for d in range(1, tensor.ndim) if layout.holds(tensor.shape[d])]
         return others[0] if len(others) == 1 else None
 
+    def same_for_every_pair(self, value: Any) -> bool:
+        """Whether a tensor is the same at every example and at each of its references."""
+        if not isinstance(value, torch.Tensor) or value.ndim == 0:
+            return False
+        axis = self.find_batch_axis(value)
+        if axis is None:
+            return False
+        rows = _batch_first(value, axis)
+        split, stop = self.layout.rows(rows.shape[0])
+        references = rows[split:stop]
+        return bool(torch.equal(self.layout.expand(rows[:split], references), references))
+
     def connect(self, op: Any, rule_op: Any, rule: Callable, forward: Callable,
                 x: torch.Tensor, output: Any, secant: Secant | None = None) -> Any:
         """Connect an operation's output (a tensor or a structure of tensors) to its input."""
