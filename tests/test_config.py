@@ -21,8 +21,30 @@ def test_normalize_targets_names_unnamed_outputs_by_index():
 
 
 def test_normalized_targets_normalize_to_themselves():
-    once = config.normalize_targets([2, {"index": 0, "name": None}])
+    once = config.normalize_targets([2, {"index": 0, "name": None},
+                                     {"head": "counts"}, {"head": "output", "output": 0,
+                                                          "index": 3}])
     assert config.normalize_targets(once) == once
+
+
+def test_targets_that_name_heads_keep_them_and_are_named_after_them():
+    assert config.normalize_targets([
+        {"head": "profile"}, {"head": "counts", "index": None, "name": None, "output": None},
+        {"head": "output", "output": 0, "index": 7, "name": "bin7"},
+    ]) == [
+        {"index": 0, "name": "profile", "head": "profile", "output": None},
+        {"index": 0, "name": "counts", "head": "counts", "output": None},
+        {"index": 7, "name": "bin7", "head": "output", "output": 0},
+    ]
+
+
+def test_targets_without_heads_are_what_they_were():
+    # The schema fills head: output and output: null; the targets (and the config hash) of a
+    # model with one output stay {index, name}.
+    assert config.normalize_targets([{"index": 1, "name": None, "head": "output",
+                                      "output": None}]) == [{"index": 1, "name": "target_1"}]
+    assert not config.uses_heads(config.normalize_targets([0, 1]))
+    assert config.uses_heads(config.normalize_targets([{"head": "counts"}]))
 
 
 @pytest.mark.parametrize(
@@ -32,6 +54,9 @@ def test_normalized_targets_normalize_to_themselves():
         ([{"index": 0, "name": "a"}, {"index": 1, "name": "a"}], "names a are used more than once"),
         ([{"index": 0, "name": "a/b"}], "folder name"),
         ([-1], "non-negative"),
+        ([{"name": "a"}], "needs its output column as 'index'"),
+        ([{"head": "profiles"}], "head 'profiles' is not one of output, counts, profile"),
+        ([{"head": "output", "output": -1, "index": 0}], "output -1 is not"),
     ],
 )
 def test_normalize_targets_rejects_unusable_targets(targets, message):

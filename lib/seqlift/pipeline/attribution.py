@@ -39,7 +39,7 @@ from seqlift._utils import (
 )
 from seqlift.errors import InputError, SeqliftError
 from seqlift.pipeline import storage
-from seqlift.pipeline.config import normalize_targets, provenance
+from seqlift.pipeline.config import normalize_targets, provenance, uses_heads
 from seqlift.pipeline.references import load_references
 
 if TYPE_CHECKING:
@@ -95,6 +95,16 @@ def shard_chunk_size(n_references: int, width: int, n_targets: int, batch_size: 
     return max(per_batch, CHUNK_BYTES // per_region // per_batch * per_batch)
 
 
+def _with_heads(model: torch.nn.Module, targets: Sequence[dict]
+                ) -> tuple[torch.nn.Module, list[int]]:
+    """The model to explain and its target columns: heads wrap a model of several outputs."""
+    if not uses_heads(targets):
+        return model, [target["index"] for target in targets]
+    from seqlift.heads import TargetHeads
+
+    return TargetHeads(model, targets).eval(), list(range(len(targets)))
+
+
 def _check_model(
     model: torch.nn.Module,
     width: int,
@@ -105,11 +115,22 @@ def _check_model(
     """One forward pass on zeros: the output must be ``(batch, n_outputs)`` with every target."""
     import torch
 
+    from seqlift.heads import TargetHeads
+
+    heads = isinstance(model, TargetHeads)
     probe = torch.zeros(2, 4, width, dtype=dtype, device=device)
     try:
         with torch.no_grad():
             output = model(probe)
+    except IndexError as error:
+        if not heads:
+            raise
+        raise InputError(
+            f"the config's targets do not fit the model's outputs: {error}; fix their head, "
+            "output or index"
+        ) from error
     except Exception as error:
+        model = model.model if heads else model
         hint = length_hint(model, width)
         advice = (
             f" Set width: {expected_length(model)} in the config"
@@ -127,7 +148,7 @@ def _check_model(
             "Wrap the model so that it returns one tensor of that shape"
         )
     n_outputs = output.shape[1]
-    bad = [target["index"] for target in targets if target["index"] >= n_outputs]
+    bad = [] if heads else [target["index"] for target in targets if target["index"] >= n_outputs]
     if bad:
         raise InputError(
             f"targets {listing(bad)} are out of range: the model has {n_outputs} "
@@ -270,7 +291,6 @@ def run_attribution_shard(
     n_references = storage.reference_count(references_zarr)
     reference_start, reference_stop = split_range(n_references, n_blocks, block_index)
     targets = normalize_targets(config["targets"])
-    target_indices = [target["index"] for target in targets]
     dtype = _shard_dtype(config)
     device = resolve_device(config.get("device", "cpu"))
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -281,6 +301,7 @@ def run_attribution_shard(
 
     model = load_model(config["model"], base_dir)
     checksum = model_checksum(config["model"], base_dir, model=model)
+    model, target_indices = _with_heads(model, targets)
     n, k = region_stop - region_start, reference_stop - reference_start
     width = storage.region_width(regions_zarr)
     logger.info(

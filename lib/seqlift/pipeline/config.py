@@ -24,6 +24,7 @@ __all__ = [
     "config_hash",
     "default_shard_count",
     "normalize_targets",
+    "uses_heads",
     "provenance",
 ]
 
@@ -48,12 +49,49 @@ batch size may reuse finished shards. So are ``sharding``, ``qc``, ``plots`` and
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
-def normalize_targets(targets: Sequence[Any]) -> list[dict[str, Any]]:
-    """Turn the config's ``targets`` into ``[{"index": int, "name": str}, ...]``.
+_HEADS = ("output", "counts", "profile")
 
-    An entry is an output index or a mapping with ``index`` and an optional ``name`` (default
-    ``target_<index>``). Names become zarr groups and folder names, so they must be unique and
-    made of letters, digits and ``_ . + -``.
+
+def _normalize_target(entry: Any) -> dict[str, Any]:
+    if not isinstance(entry, Mapping):
+        entry = {"index": entry}
+    head = entry.get("head") or "output"
+    if head not in _HEADS:
+        raise InputError(f"targets: head {head!r} is not one of {listing(_HEADS)}")
+    index, output = entry.get("index"), entry.get("output")
+    if index is None and head == "output":
+        raise InputError("targets: a target needs its output column as 'index' (or a 'head': "
+                         "counts or profile)")
+    index = 0 if index is None else index
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise InputError(f"targets: index {index!r} is not a non-negative integer")
+    if output is not None and (isinstance(output, bool) or not isinstance(output, int)
+                               or output < 0):
+        raise InputError(f"targets: output {output!r} is not a non-negative integer")
+    name = entry.get("name")
+    if name in (None, ""):
+        name = f"target_{index}" if head == "output" else head
+    name = str(name)
+    if not _TARGET_NAME.match(name):
+        raise InputError(
+            f"targets: name {name!r} cannot be used as a folder name; use letters, digits "
+            "and _ . + - only"
+        )
+    target = {"index": index, "name": name}
+    if head != "output" or output is not None:
+        target |= {"head": head, "output": output}
+    return target
+
+
+def normalize_targets(targets: Sequence[Any]) -> list[dict[str, Any]]:
+    """Turn the config's ``targets`` into ``[{"index": int, "name": str, ...}, ...]``.
+
+    An entry is an output index or a mapping with ``index``, an optional ``name`` (default
+    ``target_<index>``, or the head's name), and for models that return several outputs
+    (BPNet's ``(profile, counts)``) an optional ``head`` (``output``, ``counts`` or ``profile``,
+    see :class:`seqlift.heads.TargetHeads`) and ``output`` (which of the model's outputs). Names
+    become zarr groups and folder names, so they must be unique and made of letters, digits and
+    ``_ . + -``. Entries that name a head or an output keep ``head`` and ``output``.
 
     Parameters
     ----------
@@ -68,26 +106,12 @@ def normalize_targets(targets: Sequence[Any]) -> list[dict[str, Any]]:
     Raises
     ------
     InputError
-        For an empty list, an index that is not a non-negative integer, a name that cannot be a
-        folder name, or a name used twice.
+        For an empty list, an index or output that is not a non-negative integer, an unknown
+        head, a name that cannot be a folder name, or a name used twice.
     """
     if not targets:
         raise InputError("config key 'targets' is empty; list at least one model output index")
-    normalized = []
-    for entry in targets:
-        if isinstance(entry, Mapping):
-            index, name = entry.get("index"), entry.get("name")
-        else:
-            index, name = entry, None
-        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-            raise InputError(f"targets: index {index!r} is not a non-negative integer")
-        name = f"target_{index}" if name in (None, "") else str(name)
-        if not _TARGET_NAME.match(name):
-            raise InputError(
-                f"targets: name {name!r} cannot be used as a folder name; use letters, digits "
-                "and _ . + - only"
-            )
-        normalized.append({"index": index, "name": name})
+    normalized = [_normalize_target(entry) for entry in targets]
     names = [target["name"] for target in normalized]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -95,6 +119,11 @@ def normalize_targets(targets: Sequence[Any]) -> list[dict[str, Any]]:
             f"targets: names {listing(repeated)} are used more than once; make them unique"
         )
     return normalized
+
+
+def uses_heads(targets: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether normalised targets name heads or outputs (the model returns several outputs)."""
+    return any("head" in target for target in targets)
 
 
 def attribution_config(config: Mapping[str, Any]) -> dict[str, Any]:
