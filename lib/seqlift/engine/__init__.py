@@ -3,7 +3,8 @@
 - :mod:`~seqlift.engine.api`: ``deep_lift_shap``, tangermeme's functional API;
 - :mod:`~seqlift.engine.explain`: ``explain``, the batch loop and its per-example sums;
 - :mod:`~seqlift.engine.pairing`: batches, the joint layout of examples and references;
-- :mod:`~seqlift.engine.session`: hooks, the interception mode, rule application;
+- :mod:`~seqlift.engine.session`: the state of a call, its module hooks and warnings;
+- :mod:`~seqlift.engine.operations`: connecting each operation to its rule;
 - :mod:`~seqlift.engine.interception`: which torch functions are linear, ruled or decomposed;
 - :mod:`~seqlift.engine.decompositions`: composite operations as steps the rules know;
 - :mod:`~seqlift.engine.nodes`: the autograd nodes whose backward applies a rule;

@@ -412,7 +412,7 @@ def _comparison(session, func, args, kwargs):
     """
     result = func(*args, **kwargs)
     if any(t.requires_grad for t in _tensors(args, kwargs)) and \
-            not session.same_for_every_pair(result):
+            not session.layout.same_for_every_pair(result):
         session.warn_once(func, "compares an input-dependent tensor, and the outcome differs "
                                 "between an example and its references; a mask or selection "
                                 "made from it (torch.where, masked_fill, a product with it) is "
@@ -429,7 +429,7 @@ def _reduction(session, func, args, kwargs):
     if _varies(x) and x.ndim:
         dim = _argument(args, kwargs, 1, "dim", None)
         dims = () if dim is None else (dim,) if isinstance(dim, int) else tuple(dim)
-        batch = session.find_batch_axis(x)
+        batch = session.layout.batch_axis_of(x)
         if (not dims and getattr(func, "__name__", "") != "cumsum") or \
                 any(d % x.ndim == batch for d in dims if isinstance(d, int)):
             session.warn_once(func, "reduces over the batch axis, which mixes every example "

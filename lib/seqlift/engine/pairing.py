@@ -40,6 +40,25 @@ class Layout:
         folded = size // self.unit
         return self.n_examples * folded, self.n_examples * (1 + self.per_example) * folded
 
+    def batch_axis_of(self, tensor: torch.Tensor) -> int | None:
+        """The axis holding the joint batch's rows: the first if it can, else the only one."""
+        if tensor.ndim and self.holds(tensor.shape[0]):
+            return 0
+        others = [d for d in range(1, tensor.ndim) if self.holds(tensor.shape[d])]
+        return others[0] if len(others) == 1 else None
+
+    def same_for_every_pair(self, value: object) -> bool:
+        """Whether a tensor is the same at every example and at each of its references."""
+        if not isinstance(value, torch.Tensor) or value.ndim == 0:
+            return False
+        axis = self.batch_axis_of(value)
+        if axis is None:
+            return False
+        rows = value.movedim(axis, 0) if axis else value
+        split, stop = self.rows(rows.shape[0])
+        references = rows[split:stop]
+        return bool(torch.equal(self.expand(rows[:split], references), references))
+
     def expand(self, example: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """Example rows copied to each of their pairs, shaped like the reference rows ``like``."""
         example_view, reference_view = pair_views(example, like, self.n_examples)
