@@ -7,16 +7,18 @@ before use, so the .fai index pyfaidx writes never lands in the repository.
 import gzip
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from seqlift._codes import CODE_TO_ONEHOT, sequence_to_codes
 from seqlift.errors import InputError, SeqliftError
 from seqlift.pipeline.regions import (
     DROPPED_TSV_COLUMNS,
     REGIONS_BED_COLUMNS,
-    encode_sequence,
     extract_regions,
     read_bed,
     read_regions_bed,
@@ -74,11 +76,19 @@ def test_input_error_is_a_value_error_and_a_seqlift_error():
 # encoding
 
 
-def test_encode_sequence_maps_acgt_in_either_case_and_zeroes_everything_else():
-    onehot = encode_sequence("ACGTacgtNnRY-")
+def test_genome_text_maps_acgt_in_either_case_and_zeroes_everything_else():
+    # The regions stage encodes windows through seqlift._codes, the one home of text -> codes.
+    onehot = CODE_TO_ONEHOT[sequence_to_codes("ACGTacgtNnRY-")].T
     assert onehot.dtype == np.uint8
     np.testing.assert_array_equal(onehot[:, :8], np.tile(np.eye(4, dtype=np.uint8), 2))
     np.testing.assert_array_equal(onehot[:, 8:], np.zeros((4, 5), dtype=np.uint8))
+
+
+def test_the_regions_stage_imports_no_torch():
+    code = "import sys, seqlift.pipeline.regions; print('torch' in sys.modules)"
+    completed = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                               text=True)
+    assert completed.stdout.strip() == "False"
 
 
 # ---------------------------------------------------------------------------------------------

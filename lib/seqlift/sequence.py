@@ -23,7 +23,6 @@ subclasses of them where the natural type differs).
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from collections.abc import Sequence
@@ -32,6 +31,9 @@ import numba
 import numpy as np
 import torch
 
+from ._codes import N_CODE, sequence_to_codes
+from ._codes import translate as _translate
+from ._codes import translation_table as _translation_table
 from ._utils import listing
 from .errors import InputError, SeqliftError
 
@@ -55,8 +57,6 @@ __all__ = [
 # than one base, so none of them can be encoded as a single 1.
 IUPAC_AMBIGUITY_CODES = "NRYSWKMBDHV"
 
-# The byte code of an unknown base (an all-zero column).
-N_CODE = 4
 
 # A code that no character of an alphabet maps to: the character is not allowed.
 _NOT_ALLOWED = 255
@@ -118,54 +118,6 @@ def _check_not_packed(return_packed: bool | None, alternative: str) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Text -> codes -> one-hot
-
-
-@functools.lru_cache(maxsize=64)
-def _translation_table(alphabet: str, ignore: str, other: int) -> bytes:
-    """A ``bytes.translate`` table: each character of ``alphabet`` (either case) to its row,
-    each of ``ignore`` (either case) to ``len(alphabet)``, every other byte to ``other``."""
-    table = bytearray([other] * 256)
-    for code, characters_of_code in ((len(alphabet), ignore), *enumerate(alphabet)):
-        for character in characters_of_code:
-            table[ord(character.upper())] = code
-            table[ord(character.lower())] = code
-    return bytes(table)
-
-
-def _translate(sequence: str, table: bytes) -> np.ndarray:
-    """The codes of ``sequence`` under ``table``, one uint8 per character.
-
-    ``bytes.translate`` runs at about a GB/s, three times numpy's table
-    lookup. A character outside Latin-1 becomes ``?`` first, one byte like
-    every other character, so positions are kept.
-    """
-    return np.frombuffer(
-        sequence.encode("latin-1", "replace").translate(table), dtype=np.uint8
-    ).copy()
-
-
-def sequence_to_codes(sequence: str) -> np.ndarray:
-    """The byte code of every base of a DNA sequence.
-
-    Parameters
-    ----------
-    sequence : str
-        The bases, e.g. ``"ACGTNacgt"``.
-
-    Returns
-    -------
-    numpy.ndarray, uint8, shape (len(sequence),)
-        A=0, C=1, G=2, T=3 in either case; every other character (``N``, the
-        IUPAC ambiguity codes, anything else) is 4, an unknown base.
-
-    Raises
-    ------
-    TypeError
-        If ``sequence`` is not a str.
-    """
-    if not isinstance(sequence, str):
-        raise TypeError(f"sequence must be a str, not {type(sequence).__name__}")
-    return _translate(sequence, _translation_table("ACGT", "", N_CODE))
 
 
 def _rows_of_codes(codes: torch.Tensor, n_rows: int, dtype: torch.dtype) -> torch.Tensor:

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from seqlift._codes import CODE_TO_ONEHOT, N_CODE, sequence_to_codes
 from seqlift._utils import listing
 from seqlift.errors import InputError
 
@@ -58,7 +59,6 @@ __all__ = [
     "write_regions_bed",
     "write_dropped_tsv",
     "read_regions_bed",
-    "encode_sequence",
 ]
 
 logger = logging.getLogger(__name__)
@@ -69,13 +69,6 @@ _ONE_PER_LINE = "\n  "
 _HEADER_START_NAMES = {"start", "chromstart", "chrom_start", "begin"}
 _MISSING_CHROMOSOME_MODES = ("error", "drop")
 
-# Byte -> base code: A=0, C=1, G=2, T=3, anything else (N, IUPAC, junk) = 4 (all-zero column).
-_BASE_CODES = np.full(256, 4, dtype=np.uint8)
-for _code, _bases in enumerate(("Aa", "Cc", "Gg", "Tt")):
-    for _base in _bases:
-        _BASE_CODES[ord(_base)] = _code
-_CODE_TO_ONEHOT = np.zeros((5, 4), dtype=np.uint8)
-_CODE_TO_ONEHOT[np.arange(4), np.arange(4)] = 1
 
 REGIONS_BED_COLUMNS = (
     "chrom",
@@ -202,23 +195,6 @@ class RegionSet:
 
     def __len__(self) -> int:
         return len(self.regions)
-
-
-def encode_sequence(sequence: str) -> np.ndarray:
-    """One-hot encode a DNA string.
-
-    Parameters
-    ----------
-    sequence : str
-        Bases; ``ACGT`` in either case are encoded, every other character gives a zero column.
-
-    Returns
-    -------
-    np.ndarray
-        ``(4, length)`` uint8, rows in ``ACGT`` order.
-    """
-    codes = _BASE_CODES[np.frombuffer(sequence.encode("latin-1", "replace"), dtype=np.uint8)]
-    return _CODE_TO_ONEHOT[codes].T.copy()
 
 
 def _open_text(path: Path, errors: str = "strict") -> io.TextIOBase:
@@ -585,9 +561,8 @@ def extract_regions(
                 ))
                 continue
             sequence = fasta[record.chrom][window_start:window_end]
-            region_codes = _BASE_CODES[np.frombuffer(sequence.encode("latin-1", "replace"),
-                                                     dtype=np.uint8)]
-            n_fraction = float(np.count_nonzero(region_codes == 4)) / width
+            region_codes = sequence_to_codes(sequence)
+            n_fraction = float(np.count_nonzero(region_codes == N_CODE)) / width
             if n_fraction > max_n_fraction:
                 dropped.append(_dropped(
                     record,
@@ -613,7 +588,7 @@ def extract_regions(
             )
     finally:
         fasta.close()
-    onehot = np.ascontiguousarray(_CODE_TO_ONEHOT[codes[: len(regions)]].transpose(0, 2, 1))
+    onehot = np.ascontiguousarray(CODE_TO_ONEHOT[codes[: len(regions)]].transpose(0, 2, 1))
     return RegionSet(regions=regions, onehot=onehot, dropped=dropped, width=width)
 
 
