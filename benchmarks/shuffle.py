@@ -5,7 +5,7 @@
 
 ``--encode`` also times the text -> codes -> one-hot steps on a 1 Mbp string
 (``sequence_to_codes``, ``one_hot_encode``, the workflow's
-``regions.encode_sequence`` and tangermeme's ``one_hot_encode``).
+the regions stage's genome windows, and tangermeme's ``one_hot_encode``).
 
 Both run in this process on the same random sequences, alternating call by
 call so that load from other processes hits both alike. Reports the median
@@ -47,14 +47,14 @@ def time_encoding(repeats: int, length: int = 1_000_000) -> None:
     """Median time of each text -> codes / one-hot step on one uppercase ACGTN string."""
     from tangermeme.utils import one_hot_encode as tangermeme_one_hot_encode
 
-    from seqlift.regions import encode_sequence
+    from seqlift._codes import CODE_TO_ONEHOT
 
     rng = np.random.default_rng(0)
     sequence = "".join(rng.choice(list("ACGTN"), size=length, p=[0.24, 0.24, 0.24, 0.24, 0.04]))
     steps = {
         "seqlift sequence_to_codes": lambda: sequence_to_codes(sequence),
         "seqlift one_hot_encode": lambda: one_hot_encode(sequence),
-        "regions.encode_sequence": lambda: encode_sequence(sequence),
+        "regions stage window": lambda: CODE_TO_ONEHOT[sequence_to_codes(sequence)].T.copy(),
         "tangermeme one_hot_encode": lambda: tangermeme_one_hot_encode(sequence),
     }
     print(f"text -> codes / one-hot, {length:,} bases, median of {repeats}")

@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from seqlift._codes import CODE_TO_ONEHOT, sequence_to_codes
 from seqlift.pipeline.qc import auroc
-from seqlift.pipeline.regions import encode_sequence, extract_regions
+from seqlift.pipeline.regions import extract_regions
 
 __all__ = [
     "DEMO_WIDTH",
@@ -398,12 +399,12 @@ def _load_genome_onehot(fasta_path: Path) -> dict[str, np.ndarray]:
         for line in handle:
             if line.startswith(">"):
                 if name is not None:
-                    genome[name] = encode_sequence("".join(parts))
+                    genome[name] = CODE_TO_ONEHOT[sequence_to_codes("".join(parts))].T.copy()
                 name, parts = line[1:].split()[0], []
             else:
                 parts.append(line.strip())
     if name is not None:
-        genome[name] = encode_sequence("".join(parts))
+        genome[name] = CODE_TO_ONEHOT[sequence_to_codes("".join(parts))].T.copy()
     return genome
 
 
