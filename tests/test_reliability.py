@@ -255,7 +255,7 @@ def test_nan_outputs_fail_the_shard_job_of_the_workflow_naming_the_regions(tmp_p
 
 
 def test_convergence_failure_stops_the_workflow_naming_targets_and_regions(tmp_path):
-    model = _model_file("no_deeplift_rule.py", "SquaredOutput", n_outputs=2, seed=0)
+    model = _model_file("no_deeplift_rule.py", "CumulativeProduct", n_outputs=2, seed=0)
     folder = write_tiny_project(tmp_path, model=model, qc={"on_failure": "fail"}, dtype="float64")
     failed = _snakemake(folder, "results/tiny/qc/summary.json")
     assert failed.returncode != 0
