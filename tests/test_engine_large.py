@@ -27,7 +27,12 @@ from seqlift.zoo import Beluga, BPNetStyle, CountWrapper
 NAMES = list(LARGE_BY_NAME)
 DTYPES = pytest.mark.parametrize("dtype", [torch.float32, torch.float64],
                                  ids=["float32", "float64"])
-ON_BOTH_PATHS = pytest.mark.parametrize("formulation", FORMULATIONS)
+# The torch formulation (the GPU's) of the large models runs in the full suite (`make test-all`,
+# CI); `make test` keeps the kernel's, and the zoo and layout tests cover both paths in it.
+ON_BOTH_PATHS = pytest.mark.parametrize(
+    "formulation",
+    [pytest.param(name, marks=pytest.mark.slow) if name == "torch" else name
+     for name in FORMULATIONS])
 
 
 @functools.cache
@@ -71,6 +76,7 @@ def test_attributions_sum_to_delta(name, dtype, formulation):
     assert output_difference.abs().max() > 1e-3
 
 
+@pytest.mark.slow
 @DTYPES
 @pytest.mark.parametrize("name", NAMES)
 def test_kernel_and_torch_formulation_are_bitwise_equal(name, dtype):

@@ -178,6 +178,7 @@ def test_aggregate_equals_one_direct_deep_lift_shap_call(stores, tmp_path):
         np.testing.assert_allclose(group[f"predictions/{name}/reference_mean"][:], fr[index], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_shard_and_block_counts_do_not_change_results(stores, tmp_path):
     one, _ = _run(stores, tmp_path, n_shards=1, n_blocks=1, folder="one")
     many, _ = _run(stores, tmp_path, n_shards=3, n_blocks=2, folder="many")
@@ -192,6 +193,7 @@ def test_shard_and_block_counts_do_not_change_results(stores, tmp_path):
         assert list(other["regions/id"][:]) == list(one["regions/id"][:])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch_size", [4, 12, 32])
 def test_chunk_size_does_not_change_a_shard_by_a_single_bit(stores, tmp_path, batch_size):
     """float32 model; with 6 references, batches hold part of an example, 2 or 5 examples."""
@@ -222,6 +224,7 @@ def test_shard_chunks_fit_the_memory_budget_and_whole_batches():
     assert attribution.shard_chunk_size(20, 100_000, 1, 64) == 3
 
 
+@pytest.mark.slow
 def test_float32_scores_do_not_depend_on_the_layout_either(stores, tmp_path):
     config = CONFIG | {"dtype": "float32"}
     one, _ = _run(stores, tmp_path, n_shards=1, n_blocks=1, config=config, folder="one")
