@@ -299,6 +299,8 @@ def test_the_leading_demo_pattern_of_each_target_matches_its_planted_family(demo
     first = next(row for row in rows if row[1] == leading.name and row[3] == "1")
     assert first[4:6] == [top["id"], top["name"]]
     assert float(first[8]) == pytest.approx(top["q_value"], rel=1e-3)
+    # modisco-lite's own report (on in the demo) ran TOMTOM against the same JASPAR file.
+    assert f"{top['id']} {top['name']}" in (folder / "modisco_report" / "report.html").read_text()
 
 
 @pytest.mark.slow

@@ -120,6 +120,9 @@ class DevTools:
         path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"]))
         return path
 
+    def close(self) -> None:
+        self.socket.close()
+
     def errors(self) -> list[str]:
         """Console errors, uncaught exceptions and error log entries received so far."""
         found = []
@@ -161,9 +164,12 @@ def browser(tmp_path_factory):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as reply:
             pages = [entry for entry in json.load(reply) if entry["type"] == "page"]
         session = DevTools(pages[0]["webSocketDebuggerUrl"])
-        for domain in ("Page", "Runtime", "Log"):
-            session.call(f"{domain}.enable")
-        yield session
+        try:
+            for domain in ("Page", "Runtime", "Log"):
+                session.call(f"{domain}.enable")
+            yield session
+        finally:
+            session.close()
     finally:
         process.terminate()
         try:
@@ -247,7 +253,6 @@ def test_every_figure_of_the_run_is_in_the_report_and_decodes(browser, report_pa
         "const image = new Image(); image.onload = () => done(image.naturalWidth);"
         "image.onerror = () => done(0); image.src = results[path].data_uri; })))"
     )
-    assert dict(zip(images, widths, strict=True)) == {
-        path: width for path, width in zip(images, widths, strict=True) if width >= 300
-    }
+    # Every PNG decodes in the browser, at its full size (the smallest, a CWM logo, is 330 px).
+    assert all(width >= 300 for width in widths), dict(zip(images, widths, strict=True))
     assert browser.errors() == []

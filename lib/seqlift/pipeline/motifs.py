@@ -731,7 +731,7 @@ def _write_html(path: Path, outcome: Mapping[str, Any], logos: Mapping[str, Path
              f"</title><style>{_HTML_STYLE}</style></head><body>",
              f"<h2>TF-MoDISco patterns of {target}</h2>",
              f"<p>{outcome['n_regions']} regions, central {outcome['window']} bp; "
-             f"{len(outcome['patterns'])} patterns.</p>"]
+             f"{len(outcome['patterns'])} pattern{'' if len(outcome['patterns']) == 1 else 's'}.</p>"]
     if outcome["status"] == "skipped":
         parts.append(f"<p class='skipped'>Skipped: {html.escape(outcome['reason'])}</p>")
     database = outcome["database"]
@@ -886,6 +886,8 @@ def run_motifs(
             logger.info("TF-MoDISco on %s: %d regions, central %d bp, %s", target, n_regions,
                         stop - start, knobs)
             pos_patterns, neg_patterns = discover_patterns(one_hot, hypothetical, knobs)
+            logger.info("TF-MoDISco found %d positive and %d negative patterns",
+                        len(pos_patterns or ()), len(neg_patterns or ()))
             if not pos_patterns and not neg_patterns:
                 outcome |= {"status": "skipped", "reason": (
                     f"target {target}: TF-MoDISco found no pattern in {n_regions} regions "
