@@ -9,7 +9,8 @@ random sequence, each with two planted sites drawn from AP-1 (``TGACTCA``), GATA
 and the CTCF core (``CCGCGAGGGGGCAG``) at random positions and strands, whose hypothetical scores
 favour the planted bases (+1, the others -1/3) over Gaussian noise (sd 0.05) elsewhere; written as
 an ``attributions.zarr`` by the storage module, as the aggregate stage writes it. ``max_seqlets``
-is set to the asked number, the window is the whole 400 bp. Each size runs in a fresh process
+is set to the asked number, the window is the whole 400 bp; modisco-lite's own report is off (the
+default) unless --modisco-report. Each size runs in a fresh process
 (as a Snakemake job does), with numba's cache already filled by an untimed warm-up run, so the
 figures are those of every job after the first on an installation; the first job also compiles
 (measured separately with --cold, which points numba at an empty cache directory).
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment_lines, malloc_settings_line, markdown_table, own_peak_rss_mib  # noqa: E402
 
 SITES = ("TGACTCA", "AGATAAG", "CCGCGAGGGGGCAG")
+MODISCO_REPORT = False
 WIDTH = 400
 
 
@@ -98,7 +100,8 @@ def child(arguments) -> None:
         folder / "out" / "matches.json", folder / "out" / "matches.tsv",
         folder / "out" / "motifs.html", folder / "out" / "logos", arguments.meme,
         arguments.meme_info, {"max_seqlets": arguments.max_seqlets},
-        modisco_report=folder / "out" / "modisco_report", n_threads=arguments.threads,
+        modisco_report=folder / "out" / "modisco_report" if arguments.modisco_report else None,
+        n_threads=arguments.threads,
     )
     end = time.time()
     began = next(t for t, message in clock.records if message.startswith("TF-MoDISco on"))
@@ -117,7 +120,7 @@ def run_child(folder: Path, max_seqlets: int, meme: Path, info: Path, threads: i
               env: dict | None = None) -> dict:
     command = [sys.executable, __file__, "--child", "--folder", str(folder), "--meme", str(meme),
                "--meme-info", str(info), "--max-seqlets", str(max_seqlets),
-               "--threads", str(threads)]
+               "--threads", str(threads), *(["--modisco-report"] if MODISCO_REPORT else [])]
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if result.returncode:
         raise RuntimeError(result.stderr[-3000:])
@@ -129,6 +132,8 @@ def main() -> None:
     parser.add_argument("--seqlets", type=int, nargs="+", default=[2000, 20000])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--cold", action="store_true", help="also time a run on an empty numba cache")
+    parser.add_argument("--modisco-report", action="store_true",
+                        help="also write modisco-lite's own report (motifs.modisco_report)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -141,6 +146,8 @@ def main() -> None:
         return
     from seqlift.pipeline import motifs
 
+    global MODISCO_REPORT
+    MODISCO_REPORT = arguments.modisco_report
     print("\n".join(environment_lines(arguments.threads, "cpu")))
     print(malloc_settings_line())
     rows, results = [], {}

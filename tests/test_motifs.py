@@ -400,3 +400,20 @@ def test_the_qc_summary_of_outcomes(planted, tmp_path, jaspar):
         "matching": {"status": "ok", "reason": None},
         "table": str(folder / "GATA" / "matches.json"),
     }
+
+
+def test_the_motif_packages_are_pinned_in_the_workflow_extra():
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    import memelite
+    import modiscolite
+    import pyjaspar
+
+    root = Path(__file__).resolve().parents[1]
+    workflow_extra = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["workflow"]
+    installed = {"modisco-lite": modiscolite.__version__, "memelite": memelite.__version__,
+                 "pyjaspar": pyjaspar.__version__}
+    assert {f"{name}=={version}" for name, version in installed.items()} <= set(workflow_extra)
