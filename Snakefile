@@ -6,7 +6,8 @@
 #
 # Stages, each one rule file (workflow/rules/<stage>.smk), one script (workflow/scripts/<stage>.py)
 # and one module (seqlift.pipeline.<stage>): regions -> references -> attribution (scattered over
-# region shards x reference blocks) -> aggregate -> qc -> plots, exports.
+# region shards x reference blocks) -> aggregate -> motifs (TF-MoDISco + JASPAR) -> qc -> plots,
+# exports.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -26,6 +27,7 @@ include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/qc.smk"
 include: "workflow/rules/plots.smk"
 include: "workflow/rules/exports.smk"
+include: "workflow/rules/motifs.smk"
 
 
 rule all:

@@ -6,7 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import N_REFERENCES, region_store, write_tiny_project
+from helpers import (
+    N_REFERENCES,
+    region_store,
+    results_of,
+    run_snakemake,
+    write_demo_project,
+    write_tiny_project,
+)
 
 from seqlift.pipeline import storage
 from seqlift.pipeline.references import make_references
@@ -26,3 +33,14 @@ def stores(tmp_path: Path) -> tuple[Path, Path]:
 def tiny_project(tmp_path: Path) -> Path:
     """The tiny project of ``helpers.write_tiny_project`` in a fresh folder."""
     return write_tiny_project(tmp_path / "project")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """The demo (config/demo.yaml: AP1, CTCF and GATA, motifs on) run end to end with its
+    report, in a fresh folder (``helpers.write_demo_project``); shared by test_demo.py and
+    test_report_browser.py, slow (about 4 minutes on 2 cores)."""
+    folder = write_demo_project(tmp_path_factory.mktemp("demo_run"))
+    run_snakemake(folder)
+    run_snakemake(folder, "--report", str(results_of(folder, "demo") / "report.html"))
+    return folder

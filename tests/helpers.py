@@ -12,6 +12,7 @@ layouts to 1e-6 as well.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import warnings
@@ -105,6 +106,17 @@ def write_tiny_project(folder: Path, config: dict = TINY_CONFIG, **changes) -> P
     write_bed(folder / "peaks.bed", BED_ROWS)
     (folder / "motifs.bed").write_text("chr1\t195\t203\tAP1\nchr2\t1095\t1101\tGATA\n")
     write_config(folder, config | changes)
+    return folder
+
+
+def write_demo_project(folder: Path) -> Path:
+    """The bundled demo in ``folder``: ``config.yaml`` is ``config/demo.yaml`` and ``demo/`` a copy
+    of the committed genome, peaks, planted motifs and model (pyfaidx indexes the copy)."""
+    (folder / "demo" / "data").mkdir(parents=True)
+    for name in ("genome.fa", "peaks.bed", "motifs.bed"):
+        shutil.copyfile(ROOT / "demo" / "data" / name, folder / "demo" / "data" / name)
+    shutil.copyfile(ROOT / "demo" / "model.pt", folder / "demo" / "model.pt")
+    shutil.copyfile(ROOT / "config" / "demo.yaml", folder / "config.yaml")
     return folder
 
 

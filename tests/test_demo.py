@@ -5,6 +5,7 @@ must separate held-out (chr3) positives from negatives far better than chance, a
 must be deterministic (it reproduces the committed files byte for byte).
 """
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -252,3 +253,85 @@ def test_committed_model_responds_to_each_planted_family_most_in_its_own_output(
             change = (model(planted) - baseline).mean(dim=0)
             assert change[task] > 1.0, (family, change)
             assert change[task] == change.max(), (family, change)
+
+
+# ---------------------------------------------------------------------------------------------
+# the demo run's motifs (slow: the whole demo workflow, shared with test_report_browser.py)
+
+# The JASPAR families of the planted motifs: every part of a dimer's name (FOS::JUND) must be
+# of the family.
+PLANTED_FAMILIES = {
+    "AP1": re.compile(r"^(FOS|FOSB|FOSL[12]|JUN|JUNB|JUND)$"),
+    "CTCF": re.compile(r"^CTCF$"),
+    "GATA": re.compile(r"^GATA[1-6]$"),
+}
+# Measured on the committed demo (README.md): AP1 7.5e-5, CTCF 0.39, GATA 1.4e-3; the bounds
+# leave room for other torch builds' last bits.
+MAX_TOP_Q = {"AP1": 1e-3, "CTCF": 0.5, "GATA": 0.01}
+
+
+def _demo_outcome(demo_run, target):
+    folder = demo_run / "results" / "demo" / "motifs" / target
+    return folder, json.loads((folder / "matches.json").read_text())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", TASK_NAMES)
+def test_the_leading_demo_pattern_of_each_target_matches_its_planted_family(demo_run, target):
+    from seqlift.pipeline.motifs import leading_pattern, read_patterns
+
+    folder, outcome = _demo_outcome(demo_run, target)
+    patterns = read_patterns(folder / "modisco.h5")
+    leading = leading_pattern(patterns)
+    assert outcome["status"] == "ok" and outcome["matching"]["status"] == "ok"
+    assert outcome["database"]["release"] == "JASPAR2026"
+    assert outcome["database"]["n_motifs"] == 1019
+    assert outcome["leading_pattern"] == leading.name == "pos_patterns.pattern_0"
+    table = next(p for p in outcome["patterns"] if p["name"] == leading.name)
+    assert table["n_seqlets"] == leading.n_seqlets
+    # The planted families are in half of the 450 peaks, 1-3 sites each.
+    assert 100 <= leading.n_seqlets <= 700, leading.n_seqlets
+    top = table["matches"][0]
+    parts = top["name"].upper().split("::")
+    assert all(PLANTED_FAMILIES[target].match(part) for part in parts), top
+    assert top["q_value"] < MAX_TOP_Q[target], top
+    rows = [line.split("\t") for line in (folder / "matches.tsv").read_text().splitlines()[1:]]
+    first = next(row for row in rows if row[1] == leading.name and row[3] == "1")
+    assert first[4:6] == [top["id"], top["name"]]
+    assert float(first[8]) == pytest.approx(top["q_value"], rel=1e-3)
+    # modisco-lite's own report (on in the demo) ran TOMTOM against the same JASPAR file.
+    assert f"{top['id']} {top['name']}" in (folder / "modisco_report" / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_the_demo_qc_summary_records_each_leading_pattern_and_its_top_match(demo_run):
+    summary = json.loads((demo_run / "results" / "demo" / "qc" / "summary.json").read_text())
+    assert set(summary["motifs"]) == set(TASK_NAMES)
+    for target in TASK_NAMES:
+        _, outcome = _demo_outcome(demo_run, target)
+        leading = next(p for p in outcome["patterns"] if p["name"] == outcome["leading_pattern"])
+        recorded = summary["motifs"][target]
+        assert recorded["status"] == "ok" and recorded["reason"] is None
+        assert recorded["leading_pattern"] == leading["name"]
+        assert recorded["n_seqlets"] == leading["n_seqlets"]
+        assert recorded["top_match"] == {key: leading["matches"][0][key]
+                                         for key in ("id", "name", "q_value")}
+
+
+@pytest.mark.slow
+def test_changing_motif_settings_reruns_neither_attribution_nor_aggregation(demo_run):
+    from helpers import job_counts, run_snakemake
+
+    config_path = demo_run / "config.yaml"
+    original = config_path.read_text()
+    try:
+        config_path.write_text(original.replace("  window: null", "  window: 200\n"
+                                                "  max_seqlets: 1000"))
+        planned = job_counts(run_snakemake(demo_run, "-n").stdout)
+    finally:
+        config_path.write_text(original)
+    assert planned["motifs"] == 3
+    assert not {"regions", "references", "attribution", "aggregate", "motif_database",
+                "exports"} & set(planned), planned
+    unchanged = run_snakemake(demo_run, "-n")
+    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr

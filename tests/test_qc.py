@@ -257,3 +257,51 @@ def test_motif_recovery_matches_target_to_motif_up_to_punctuation(tmp_path: Path
     result = motif_recovery(store, motifs, tmp_path / "motif_recovery.json")
     assert result["matched"] == {"ap-1": 1.0}
     assert result["targets"]["ap-1"]["AP1"] == {"auroc": 1.0, "n_inside": 3, "n_outside": 7}
+
+
+def _motif_outcome(path: Path, target: str, status: str, patterns: list[dict]) -> Path:
+    """A matches.json as rule motifs writes it (the fields the QC summary reads)."""
+    path.write_text(json.dumps({
+        "target": target, "status": status,
+        "reason": None if status == "ok" else f"target {target}: only 3 regions",
+        "leading_pattern": max(patterns, key=lambda p: p["n_seqlets"])["name"] if patterns else None,
+        "patterns": patterns, "matching": {"status": "ok" if patterns else "skipped",
+                                           "reason": None if patterns else "no pattern"},
+    }))
+    return path
+
+
+def test_the_summary_records_each_targets_leading_motif_and_still_fails_on_deltas(
+    delta_store: Path, tmp_path: Path
+) -> None:
+    from seqlift.pipeline.qc import run_qc
+
+    match = {"rank": 1, "id": "MA0099.4", "name": "FOS::JUN", "q_value": 2e-6, "p_value": 1e-9}
+    found = _motif_outcome(tmp_path / "ap1.json", "AP-1", "ok", [
+        {"name": "pos_patterns.pattern_0", "n_seqlets": 40, "matches": [match]},
+        {"name": "pos_patterns.pattern_1", "n_seqlets": 90, "matches": []},
+    ])
+    skipped = _motif_outcome(tmp_path / "ctcf.json", "CTCF", "skipped", [])
+    with pytest.raises(ConvergenceError):
+        run_qc(delta_store, tmp_path / "qc", threshold=0.01, on_failure="fail",
+               motif_results=[found, skipped])
+    summary = json.loads((tmp_path / "qc" / "summary.json").read_text())
+    assert summary["status"] == "fail"
+    # The leading pattern has the most seqlets, whether or not it was matched.
+    assert summary["motifs"]["AP-1"] == {
+        "status": "ok", "reason": None, "n_patterns": 2, "leading_pattern": "pos_patterns.pattern_1",
+        "n_seqlets": 90, "top_match": None, "matching": {"status": "ok", "reason": None},
+        "table": str(found),
+    }
+    assert summary["motifs"]["CTCF"]["status"] == "skipped"
+    assert summary["motifs"]["CTCF"]["reason"] == "target CTCF: only 3 regions"
+    assert summary["motifs"]["CTCF"]["top_match"] is None
+    # Its first pattern has a match: that is the top match once it leads.
+    _motif_outcome(found, "AP-1", "ok", [{"name": "pos_patterns.pattern_0", "n_seqlets": 90,
+                                          "matches": [match]}])
+    run_qc(delta_store, tmp_path / "qc2", threshold=1.0, motif_results=[found])
+    recorded = json.loads((tmp_path / "qc2" / "summary.json").read_text())["motifs"]["AP-1"]
+    assert recorded["top_match"] == {"id": "MA0099.4", "name": "FOS::JUN", "q_value": 2e-6}
+    # Without the motifs stage the summary has no motifs section.
+    run_qc(delta_store, tmp_path / "qc3", threshold=1.0)
+    assert "motifs" not in json.loads((tmp_path / "qc3" / "summary.json").read_text())

@@ -338,6 +338,32 @@ def test_demo_config_plans_every_stage_of_the_demo():
     assert result.returncode == 0, result.stderr[-4000:]
     counts = job_counts(result.stdout)
     assert counts["attribution"] == 2  # 450 peaks / regions_per_shard 250
-    # QC, figures and exports are one job each for all three targets.
+    # QC, figures and exports are one job each for all three targets; motifs one per target,
+    # after one JASPAR database for all.
     assert counts["qc"] == counts["plots"] == counts["exports"] == 1
-    assert sum(counts.values()) == 9
+    assert counts["motifs"] == 3 and counts["motif_database"] == 1
+    assert sum(counts.values()) == 13
+
+
+def test_motifs_are_one_job_per_target_and_off_unless_enabled(tmp_path):
+    planned = run_snakemake(write_tiny_project(tmp_path / "off"), "-n").stdout
+    assert "motif" not in job_counts(planned) and "results/tiny/motifs" not in planned
+    folder = write_tiny_project(tmp_path / "on", TINY_CONFIG | {"motifs": {"enabled": True}})
+    output = run_snakemake(folder, "-n", "-p")
+    counts = job_counts(output.stdout)
+    assert counts["motifs"] == len(TARGETS) and counts["motif_database"] == 1
+    for target in TARGETS:
+        assert f"results/tiny/motifs/{target}/modisco.h5" in output.stdout
+    # The user's own MEME file replaces the JASPAR database job.
+    mine = TINY_CONFIG | {"motifs": {"enabled": True, "meme_file": "mine.meme"}}
+    (folder / "mine.meme").write_text("MEME version 4\n")
+    write_tiny_project(folder, mine)
+    assert "motif_database" not in job_counts(run_snakemake(folder, "-n").stdout)
+
+
+def test_a_motif_window_wider_than_the_regions_stops_before_anything_runs(tmp_path):
+    config = TINY_CONFIG | {"motifs": {"enabled": True, "window": 64}}
+    result = run_snakemake(write_tiny_project(tmp_path, config), "-n", check=False)
+    assert result.returncode != 0
+    assert ("motifs.window is 64 but the regions are 32 bp wide (width): set motifs.window to at "
+            "most 32") in result.stdout + result.stderr

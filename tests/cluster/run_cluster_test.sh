@@ -32,6 +32,10 @@ CONFIG=config/demo.yaml
 # device auto: the shard jobs are allocated a (fake) GPU but torch sees none, so they run on the
 # CPU; the local reference run uses the same config so that only the executor differs.
 CONFIG_OVERRIDES=(device=auto)
+# The demo turns the motifs stage on; this test is about the sharded attribution, and the three
+# TF-MoDISco jobs would add minutes to each of its three runs, so a second config file turns it
+# off (--config cannot set a nested boolean).
+NO_MOTIFS="motifs: {enabled: false}"
 PROFILES=(--profile "$REPO/profiles/slurm" --profile "$REPO/profiles/slurm-ci")
 # The fault test's command: with the profile's retries a cancelled shard would simply be
 # resubmitted; the test wants to see the failure reported and then recovered by a rerun.
@@ -84,6 +88,7 @@ fi
 mkdir -p "$WORK/inputs"
 touch "$WORK/.seqlift-cluster-test"
 cp -r "$DEMO_DIR" "$WORK/inputs/demo"
+echo "$NO_MOTIFS" > "$WORK/inputs/no-motifs.yaml"
 new_workdir() {
     mkdir -p "$WORK/$1"
     ln -s "$REPO/config" "$WORK/$1/config"
@@ -95,7 +100,7 @@ snakemake_in() {
     shift
     (cd "$WORK/$workdir" && timeout -s INT -k 60 "$RUN_TIMEOUT" \
         "$PYTHON" -m snakemake --config "${CONFIG_OVERRIDES[@]}" --snakefile "$REPO/Snakefile" \
-        --configfile "$CONFIG" "$@" ${TARGETS[@]+"${TARGETS[@]}"})
+        --configfile "$CONFIG" "$WORK/inputs/no-motifs.yaml" "$@" ${TARGETS[@]+"${TARGETS[@]}"})
 }
 last_job_id() {
     squeue --noheader --states=all --format=%i | sort -n | tail -n 1 | grep . || echo 0

@@ -72,6 +72,15 @@ if results_folder_problem(config["name"]):
 # Targets as every stage (and the report) sees them: [{index, name}], names filled in.
 config["targets"] = normalize_targets(config["targets"])
 TARGET_NAMES = [target["name"] for target in config["targets"]]
+MOTIFS = config["motifs"]
+
+# A motif window wider than the regions would only fail once attribution has run.
+if MOTIFS["enabled"] and (MOTIFS["window"] or 0) > config["width"]:
+    raise WorkflowError(
+        f"motifs.window is {MOTIFS['window']} but the regions are {config['width']} bp wide "
+        f"(width): set motifs.window to at most {config['width']}, or null for the central "
+        f"{min(400, config['width'])} bp"
+    )
 
 
 # Both counts are fixed when the workflow is parsed; override them with
@@ -95,6 +104,7 @@ localrules:
     qc,
     plots,
     exports,
+    motif_database,
 
 
 def results_path(*parts):
@@ -114,6 +124,8 @@ def get_final_outputs():
         outputs.append(results_path("plots", "motif_recovery.png"))
     for target in TARGET_NAMES:
         outputs.append(results_path("plots", f"logos_{target}.png"))
+        if MOTIFS["enabled"]:
+            outputs.append(results_path("motifs", target, "matches.json"))
         if config["exports"]["tfmodisco"]:
             outputs.append(results_path("exports", target, "attr.npz"))
         if config["exports"]["chrombpnet_h5"]:
@@ -217,3 +229,89 @@ def attribution_mem_mb(wildcards, attempt):
 def attribution_runtime(wildcards, attempt):
     """Minutes; grows with each retry (--retries)."""
     return 120 * attempt
+
+
+# Motifs (workflow/rules/motifs.smk)
+
+# The modisco-lite knobs and table settings the motif jobs get; the switch and the database are
+# left out (the database is an input file), so that only a change here reruns them.
+MOTIF_SETTINGS = (
+    "window",
+    "max_seqlets",
+    "n_leiden",
+    "sliding_window_size",
+    "flank_size",
+    "trim_to_window_size",
+    "initial_flank_to_add",
+    "final_flank_to_add",
+    "target_seqlet_fdr",
+    "final_min_cluster_size",
+    "min_regions",
+    "n_matches",
+    "trim_threshold",
+)
+
+
+def get_motif_settings(wildcards):
+    """The config's motifs keys that change a target's motif results."""
+    return {key: MOTIFS[key] for key in MOTIF_SETTINGS}
+
+
+def get_motif_database(wildcards):
+    """The user's MEME file, or the JASPAR MEME file and its provenance (rule motif_database)."""
+    if MOTIFS["meme_file"]:
+        return [MOTIFS["meme_file"]]
+    return [
+        f"results/{wildcards.name}/motifs/jaspar.meme",
+        f"results/{wildcards.name}/motifs/jaspar.json",
+    ]
+
+
+def get_motif_results(wildcards):
+    """Every target's matches.json when motifs are on (the QC summary records them), else none."""
+    if not MOTIFS["enabled"]:
+        return []
+    return [
+        f"results/{wildcards.name}/motifs/{target}/matches.json"
+        for target in TARGET_NAMES
+    ]
+
+
+def motif_table():
+    """A target's patterns and JASPAR matches (HTML), in the report's Motifs category."""
+    return report(
+        "results/{name}/motifs/{target}/motifs.html",
+        caption="../report/motifs.rst",
+        category="Motifs",
+        subcategory="{target}",
+        labels={"target": "{target}", "figure": "patterns and JASPAR matches"},
+    )
+
+
+def motif_logos():
+    """A target's CWM logos, one PNG per pattern, in the report's Motifs category."""
+    return report(
+        directory("results/{name}/motifs/{target}/logos"),
+        patterns=["{pattern}.png"],
+        caption="../report/motif_logos.rst",
+        category="Motifs",
+        subcategory="{target}",
+        labels={"target": "{target}", "figure": "CWM logo {pattern}"},
+    )
+
+
+def if_modisco_report():
+    """modisco-lite's own report folder, when motifs.modisco_report is on."""
+    if MOTIFS["modisco_report"]:
+        return [directory("results/{name}/motifs/{target}/modisco_report")]
+    return []
+
+
+def motifs_mem_mb(wildcards, attempt):
+    """Memory grows with each retry (--retries); see benchmarks/README.md for measurements."""
+    return 4000 * attempt
+
+
+def motifs_runtime(wildcards, attempt):
+    """Minutes; grows with each retry (--retries)."""
+    return 60 * attempt

@@ -3,6 +3,7 @@ rule qc:
     input:
         zarr="results/{name}/attributions.zarr",
         truth=get_truth_bed,
+        motifs=get_motif_results,
     output:
         tables=expand(
             "results/{{name}}/qc/convergence_{target}.tsv", target=TARGET_NAMES

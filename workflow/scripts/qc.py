@@ -17,4 +17,5 @@ run_qc(
     on_failure=job.params.on_failure,
     truth_bed=job.input.truth[0] if job.input.truth else None,
     motif_recovery_json=job.output.motif_recovery[0] if job.output.motif_recovery else None,
+    motif_results=job.input.motifs,
 )

@@ -15,9 +15,12 @@ of its module, so that everything the workflow computes can be reached and teste
 - :mod:`.qc` -- :func:`~.qc.run_qc`: ``qc/``.
 - :mod:`.plots` -- :func:`~.plots.draw_figures`: ``plots/``.
 - :mod:`.exports` -- :func:`~.exports.write_exports`: ``exports/<target>/``.
+- :mod:`.motifs` -- :func:`~.motifs.write_motif_database` (rule ``motif_database``:
+  ``motifs/jaspar.meme``) and :func:`~.motifs.run_motifs` (rule ``motifs``, one job per target:
+  TF-MoDISco, TOMTOM matches, ``motifs/<target>/``).
 
-A new stage (``motifs``, say) adds ``workflow/rules/motifs.smk``, ``workflow/scripts/motifs.py``
-and ``seqlift/pipeline/motifs.py`` in the same pattern. :mod:`~seqlift.pipeline.storage` is not
+A new stage adds ``workflow/rules/<stage>.smk``, ``workflow/scripts/<stage>.py`` and
+``seqlift/pipeline/<stage>.py`` in the same pattern. :mod:`~seqlift.pipeline.storage` is not
 a stage: it is the one description of every store's layout (regions.zarr, references.zarr,
 shard groups, attributions.zarr), with their writers and readers.
 

@@ -23,6 +23,13 @@ Motif recovery
 For data with known planted motifs (the demo), :func:`motif_recovery` scores how well per-base
 ``|projected score|`` separates bases inside planted instances from bases outside every planted
 instance, as an auROC per target and motif name.
+
+Motifs
+------
+With the motifs stage on, ``summary.json`` also records, per target, what
+:func:`seqlift.pipeline.motifs.summarize_outcomes` reads from its ``motifs/<target>/matches.json``:
+whether TF-MoDISco ran or was skipped (and why), the leading pattern (most seqlets), its seqlet
+count and its top TOMTOM match (JASPAR id, name, q-value). QC runs without motifs as well.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import zarr
 
 from seqlift._utils import LISTED, listing
 from seqlift.errors import InputError, SeqliftError
+from seqlift.pipeline.motifs import summarize_outcomes
 from seqlift.pipeline.regions import read_bed
 from seqlift.pipeline.storage import (
     RegionStore,
@@ -147,6 +155,7 @@ def convergence_qc(
     relative_threshold: float | None = None,
     on_failure: Literal["warn", "fail"] = "warn",
     eps: float = 1e-8,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Write ``out_dir/convergence_<target>.tsv`` for every target and ``out_dir/summary.json``.
 
@@ -166,6 +175,8 @@ def convergence_qc(
         regions.
     eps : float
         Floor of ``|f(x) - f(r)|`` in the relative delta.
+    extra : dict, optional
+        More sections of ``summary.json`` (``motifs``), written with it.
 
     Returns
     -------
@@ -222,6 +233,7 @@ def convergence_qc(
         if flagged:
             problems.append(_describe_flagged(name, rows, flagged, tsv_path, threshold))
     summary["status"] = failed_status if problems else "pass"
+    summary |= extra or {}
     write_json(out_dir / "summary.json", summary)
 
     if problems:
@@ -476,11 +488,15 @@ def run_qc(
     on_failure: str = "warn",
     truth_bed: PathLike | None = None,
     motif_recovery_json: PathLike | None = None,
+    motif_results: Sequence[PathLike] = (),
 ) -> dict[str, Any]:
     """Rule ``qc``: convergence QC of every target (:func:`convergence_qc`), then motif recovery.
 
     Writes ``out_dir/convergence_<target>.tsv`` and ``out_dir/summary.json``; with ``truth_bed``
-    also ``motif_recovery_json`` (:func:`motif_recovery`).
+    also ``motif_recovery_json`` (:func:`motif_recovery`). ``motif_results`` (every target's
+    ``motifs/<target>/matches.json``, when the motifs stage ran) are summarised under
+    ``summary["motifs"]`` (:func:`seqlift.pipeline.motifs.summarize_outcomes`), before the
+    convergence verdict can stop the run.
 
     Returns
     -------
@@ -489,12 +505,14 @@ def run_qc(
     """
     if (truth_bed is None) != (motif_recovery_json is None):
         raise ValueError("give both truth_bed and motif_recovery_json, or neither")
+    motifs = summarize_outcomes(motif_results) if motif_results else None
     summary = convergence_qc(
         attributions_zarr=attributions_zarr,
         out_dir=out_dir,
         threshold=threshold,
         relative_threshold=relative_threshold,
         on_failure=on_failure,
+        extra={"motifs": motifs} if motifs is not None else None,
     )
     if truth_bed is not None:
         motif_recovery(
