@@ -278,7 +278,7 @@ def _demo_outcome(demo_run, target):
 @pytest.mark.slow
 @pytest.mark.parametrize("target", TASK_NAMES)
 def test_the_leading_demo_pattern_of_each_target_matches_its_planted_family(demo_run, target):
-    from seqlift.pipeline.motifs import leading_pattern, read_patterns
+    from seqlift.motifs import leading_pattern, read_patterns
 
     folder, outcome = _demo_outcome(demo_run, target)
     patterns = read_patterns(folder / "modisco.h5")

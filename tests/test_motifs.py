@@ -18,17 +18,21 @@ import pytest
 from helpers import random_onehot, write_attributions_store
 
 from seqlift.errors import InputError
-from seqlift.pipeline import motifs
-from seqlift.pipeline.motifs import (
+from seqlift.motifs import (
     MemeFileError,
     MemeMotif,
     MotifDatabaseError,
+    Pattern,
     benjamini_hochberg,
     build_jaspar_database,
     central_window,
+    leading_pattern,
+    match_patterns,
     read_meme_file,
+    read_patterns,
     write_meme_file,
 )
+from seqlift.pipeline import motifs
 
 GATA_SITE = "AGATAAGA"
 N_PLANTED, PLANTED_WIDTH = 300, 100
@@ -238,10 +242,10 @@ def test_the_database_rule_records_a_bad_selection_instead_of_failing(tmp_path):
 def test_tomtom_finds_a_jaspar_motif_on_either_strand(jaspar):
     database = read_meme_file(jaspar[0])
     ctcf = next(motif for motif in database if motif.id == "MA0139.2")
-    forward = motifs.Pattern("pos_patterns.pattern_0", 30, ctcf.ppm, ctcf.ppm, ctcf.ppm)
-    reverse = motifs.Pattern("pos_patterns.pattern_1", 30, ctcf.ppm[::-1, ::-1],
+    forward = Pattern("pos_patterns.pattern_0", 30, ctcf.ppm, ctcf.ppm, ctcf.ppm)
+    reverse = Pattern("pos_patterns.pattern_1", 30, ctcf.ppm[::-1, ::-1],
                              ctcf.ppm[::-1, ::-1], ctcf.ppm[::-1, ::-1])
-    matches = motifs.match_patterns([forward, reverse], database, n_matches=3)
+    matches = match_patterns([forward, reverse], database, n_matches=3)
     assert [[match["rank"] for match in found] for found in matches] == [[1, 2, 3], [1, 2, 3]]
     assert matches[0][0]["id"] == matches[1][0]["id"] == "MA0139.2"
     assert (matches[0][0]["strand"], matches[1][0]["strand"]) == ("+", "-")
@@ -262,8 +266,8 @@ def test_a_planted_gata_site_is_found_and_matched_to_jaspar_gata(planted):
     assert outcome["status"] == "ok" and outcome["reason"] is None
     assert outcome["matching"] == {"status": "ok", "reason": None}
     assert (outcome["n_regions"], outcome["window"]) == (N_PLANTED, PLANTED_WIDTH)
-    patterns = motifs.read_patterns(folder / "GATA" / "modisco.h5")
-    leading = motifs.leading_pattern(patterns)
+    patterns = read_patterns(folder / "GATA" / "modisco.h5")
+    leading = leading_pattern(patterns)
     assert outcome["leading_pattern"] == leading.name == "pos_patterns.pattern_0"
     # Every second region carries one site; modisco-lite 3.0 keeps about half of the 150 as the
     # pattern's seqlets (74 measured), both orientations among them.
@@ -329,7 +333,7 @@ def test_a_malformed_meme_file_keeps_the_patterns_and_says_why_they_were_not_mat
     assert reason.startswith("target GATA: ") and "mine.meme, line 5: motif M1 has 2 matrix rows" \
         in reason and "set motifs.meme_file to null" in reason
     assert "JASPAR matching skipped" in (tmp_path / "GATA" / "motifs.html").read_text()
-    kept = motifs.read_patterns(tmp_path / "GATA" / "modisco.h5")
+    kept = read_patterns(tmp_path / "GATA" / "modisco.h5")
     assert [(p.name, p.n_seqlets) for p in kept] == [(p["name"], p["n_seqlets"])
                                                       for p in outcome["patterns"]]
     # The same store matched against JASPAR has the same patterns.
@@ -355,7 +359,7 @@ def test_too_few_regions_skip_the_target_with_the_key_to_change(tmp_path, jaspar
     assert outcome["reason"] == ("target GATA: only 8 regions, fewer than motifs.min_regions (50); "
                                  "give more regions, or lower motifs.min_regions")
     assert outcome["matching"] == {"status": "skipped", "reason": "target GATA: no pattern to match"}
-    assert motifs.read_patterns(tmp_path / "GATA" / "modisco.h5") == []
+    assert read_patterns(tmp_path / "GATA" / "modisco.h5") == []
     assert list((tmp_path / "GATA" / "logos").iterdir()) == []
     assert "Skipped: target GATA: only 8 regions" in (tmp_path / "GATA" / "motifs.html").read_text()
 

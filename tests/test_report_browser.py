@@ -177,6 +177,7 @@ def browser(tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        process.stderr.close()
 
 
 @pytest.fixture(scope="module")

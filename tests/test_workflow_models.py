@@ -37,7 +37,7 @@ from helpers import (
 )
 
 from seqlift import deep_lift_shap, heads
-from seqlift.pipeline import motifs
+from seqlift.motifs import leading_pattern, read_patterns
 from seqlift.references import dinucleotide_shuffle, region_seed
 from seqlift.zoo import ConvTransformer, seeded_init
 
@@ -107,7 +107,7 @@ def test_a_saved_bpnet_lite_model_runs_with_targets_that_name_its_heads(tmp_path
         assert summary["motifs"][head]["status"] == "skipped"
         assert summary["motifs"][head]["reason"] == reason
         assert summary["targets"][head]["n_regions"] == 8
-        assert motifs.read_patterns(results_of(folder) / "motifs" / head / "modisco.h5") == []
+        assert read_patterns(results_of(folder) / "motifs" / head / "modisco.h5") == []
 
 
 GATA_SITE = "AGATAAGA"
@@ -168,8 +168,8 @@ def test_the_motifs_stage_finds_a_planted_site_in_both_heads_of_a_bpnet(tmp_path
     summary = json.loads((results_of(folder) / "qc" / "summary.json").read_text())
     for head in ("profile", "counts"):
         outcome = json.loads((results_of(folder) / "motifs" / head / "matches.json").read_text())
-        patterns = motifs.read_patterns(results_of(folder) / "motifs" / head / "modisco.h5")
-        leading = motifs.leading_pattern(patterns)
+        patterns = read_patterns(results_of(folder) / "motifs" / head / "modisco.h5")
+        leading = leading_pattern(patterns)
         assert outcome["status"] == "ok" and outcome["leading_pattern"] == leading.name, head
         assert GATA_SITE in leading.consensus or "TCTTATCT" in leading.consensus, head
         # Every region holds the site once, and nearly every site is a seqlet of a pattern that
