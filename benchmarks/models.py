@@ -20,16 +20,22 @@ tangermeme needs rules for what it cannot explain by itself, so it gets the ones
   2114 bp, through bpnet-lite's ``ProfileWrapper`` / ``CountWrapper``; tangermeme with the rules
   ``bpnetlite.attribute.deep_lift_shap`` registers. seqlift: nothing (it recognises them).
 
+``--isolate`` also runs each implementation once in a fresh process (same model, inputs and
+batch size, float32) and reports that process's peak RSS (``VmHWM``) and how much of it the run
+itself added (after the model, the inputs and both libraries are loaded).
+
 Usage::
 
     MALLOC_MMAP_THRESHOLD_=1073741824 MALLOC_TRIM_THRESHOLD_=1073741824 \\
-        python benchmarks/models.py --model enformer --n-seqs 2 --n-refs 10 --repeats 3
+        python benchmarks/models.py --model enformer --n-seqs 2 --n-refs 10 --repeats 3 [--isolate]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -39,7 +45,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment_lines, markdown_table  # noqa: E402
+from common import environment_lines, markdown_table, own_peak_rss_mib  # noqa: E402
 
 
 class EnformerHead(nn.Module):
@@ -104,6 +110,22 @@ def run_tangermeme(model, X, R, batch_size, kwargs):
                           device="cpu", warning_threshold=float("inf"), **kwargs)
 
 
+IMPLEMENTATIONS = {"seqlift": run_seqlift, "tangermeme": run_tangermeme}
+
+
+def isolated_peak(options: argparse.Namespace, name: str) -> dict:
+    """``{"before_mib", "peak_mib"}`` of a fresh process that runs ``name`` once (``--only``)."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--model", options.model,
+               "--n-seqs", str(options.n_seqs), "--n-refs", str(options.n_refs),
+               "--batch-size", str(options.batch_size), "--threads", str(options.threads),
+               "--ig-points", str(options.ig_points), "--only", name]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    for line in completed.stdout.splitlines():
+        if line.startswith("ISOLATED "):
+            return json.loads(line[len("ISOLATED "):])
+    raise RuntimeError(f"isolated run of {name} failed:\n{completed.stderr[-3000:]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=("enformer", "bpnet-profile", "bpnet-counts"),
@@ -114,6 +136,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ig-points", type=int, default=8)
+    parser.add_argument("--isolate", action="store_true",
+                        help="also measure each implementation's peak RSS in a fresh process")
+    parser.add_argument("--only", choices=tuple(IMPLEMENTATIONS), help=argparse.SUPPRESS)
     options = parser.parse_args()
     torch.set_num_threads(options.threads)
     warnings.simplefilter("ignore")
@@ -124,6 +149,16 @@ def main() -> None:
     X = random_one_hot((options.n_seqs, 4, length), random_state=0).float()
     R = dinucleotide_shuffle(X, n=options.n_refs, random_state=list(range(options.n_seqs)))
     runs = {"seqlift": (run_seqlift, ours), "tangermeme": (run_tangermeme, theirs)}
+    if options.only:  # the child of --isolate: one run, then this process's memory
+        import tangermeme.deep_lift_shap  # noqa: F401 - both libraries loaded before the baseline
+
+        import seqlift.engine  # noqa: F401
+
+        function, kwargs = runs[options.only]
+        before = own_peak_rss_mib()
+        function(model, X, R, options.batch_size, kwargs)
+        print("ISOLATED " + json.dumps({"before_mib": before, "peak_mib": own_peak_rss_mib()}))
+        return
     for function, kwargs in runs.values():  # warm-up: compilation, first-call costs
         function(model, X[:1], R[:1, :2], 2, kwargs)
     seconds = {name: [] for name in runs}
@@ -142,11 +177,18 @@ def main() -> None:
     print(f"case: {options.model}, {options.n_seqs} x {options.n_refs} pairs at {length} bp, "
           f"batch size {options.batch_size}, {options.repeats} alternating repeats, "
           f"tangermeme IG points {options.ig_points}")
+    memory = {name: isolated_peak(options, name) for name in runs} if options.isolate else {}
     rows = [[name, f"{rate[name]:.2f}", f"{deltas[name]:.1e}"] for name in runs]
+    headers = ["implementation", "pairs/s", "max relative delta (float64)"]
+    if memory:
+        headers.append("peak RSS MiB (+ during the run)")
+        for row, name in zip(rows, runs, strict=True):
+            peak, before = memory[name]["peak_mib"], memory[name]["before_mib"]
+            row.append(f"{peak:.0f} (+{peak - before:.0f})")
     print("pairs/s in float32; max relative delta from a float64 run")
     rows.append(["ratio seqlift / tangermeme", f"{rate['seqlift'] / rate['tangermeme']:.2f}x",
-                 ""])
-    print(markdown_table(["implementation", "pairs/s", "max relative delta (float64)"], rows))
+                 "", *([""] if memory else [])])
+    print(markdown_table(headers, rows))
 
 
 if __name__ == "__main__":

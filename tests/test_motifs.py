@@ -26,10 +26,12 @@ from seqlift.motifs import (
     benjamini_hochberg,
     build_jaspar_database,
     central_window,
+    discover_patterns,
     leading_pattern,
     match_patterns,
     read_meme_file,
     read_patterns,
+    save_patterns,
     write_meme_file,
 )
 from seqlift.pipeline import motifs
@@ -318,6 +320,21 @@ def test_the_same_input_gives_the_same_patterns(small_matched, small_planted, tm
         for name in names:
             if isinstance(first[name], h5py.Dataset):
                 np.testing.assert_array_equal(first[name][()], second[name][()], err_msg=name)
+
+
+def test_the_notebook_calls_of_the_readme_give_the_stages_patterns_and_matches(
+        small_matched, small_planted, tmp_path):
+    _, outcome = small_matched
+    one_hot, hypothetical = motifs.read_windows(small_planted, "GATA", None)
+    pos, neg = discover_patterns(one_hot, hypothetical, {"max_seqlets": 2000})
+    save_patterns(tmp_path / "modisco.h5", pos, neg, window=one_hot.shape[1])
+    jaspar_motifs, provenance = build_jaspar_database()
+    patterns = read_patterns(tmp_path / "modisco.h5")
+    matches = match_patterns(patterns, jaspar_motifs, n_matches=3)
+    assert provenance["n_motifs"] == outcome["database"]["n_motifs"] == len(jaspar_motifs)
+    assert [(p.name, p.n_seqlets, p.consensus) for p in patterns] == [
+        (p["name"], p["n_seqlets"], p["consensus"]) for p in outcome["patterns"]]
+    assert matches == [p["matches"] for p in outcome["patterns"]]
 
 
 def test_a_malformed_meme_file_keeps_the_patterns_and_says_why_they_were_not_matched(

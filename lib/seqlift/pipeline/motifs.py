@@ -40,6 +40,7 @@ import html
 import json
 import logging
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -326,11 +327,9 @@ def run_motifs(
         ``patterns`` (``name``, ``metacluster``, ``n_seqlets``, ``consensus``, ``logo``,
         ``matches`` of :func:`match_patterns`).
     """
-    import numba
-
     settings = dict(settings or {})
     knobs, options = _motif_settings(settings)
-    numba.set_num_threads(max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS)))
+    _start_numba(n_threads)
     modisco_h5, logos = Path(modisco_h5), Path(logos)
 
     group = open_store(attributions_zarr)
@@ -367,6 +366,40 @@ def run_motifs(
     write_json(matches_json, outcome)
     _log_outcome(outcome)
     return outcome
+
+
+_NUMBA_STARTED = False
+
+
+def _start_numba(n_threads: int) -> None:
+    """numba for this job: ``n_threads`` threads, and modisco-lite's kernels compiled once per
+    installation.
+
+    modisco-lite caches its kernels on disk only through ``modiscolite.precompile.start()``
+    (which ``modisco motifs`` calls first), and only while numba's thread pool has not started
+    yet: it forks children that compile them into numba's cache while this process reads its
+    inputs. So it is called here, before anything else touches numba; later jobs load the
+    kernels from the cache. Where numba is already running (a notebook that used it), the
+    kernels are compiled in this process, once. Only the first call of a process does anything.
+    """
+    global _NUMBA_STARTED
+    if _NUMBA_STARTED:
+        return
+    _NUMBA_STARTED = True
+    n_threads = max(1, int(n_threads))
+    if "numba" not in sys.modules:
+        # The pool's size is fixed when numba is imported (and a job must not fork a compiler per
+        # core of its node); this process's numba then runs on n_threads.
+        os.environ["NUMBA_NUM_THREADS"] = str(n_threads)
+        from modiscolite import precompile
+
+        precompile.start()
+        return
+    import numba
+    from modiscolite import precompile
+
+    numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    precompile.start()
 
 
 def _motif_settings(settings: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
