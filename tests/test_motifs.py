@@ -141,7 +141,8 @@ def test_benjamini_hochberg_q_values_by_hand():
 
 
 def test_a_meme_file_round_trips(tmp_path):
-    ppm = np.array([[0.1, 0.2, 0.3, 0.4], [1.0, 0.0, 0.0, 0.0]])
+    ppm = np.array([[0.1, 0.2, 0.3, 0.4], [1.0, 0.0, 0.0, 0.0], [1 / 3, 1 / 6, 1 / 7, 0.0]])
+    ppm[2, 3] = 1 - ppm[2, :3].sum()
     path = write_meme_file(tmp_path / "db.meme", [MemeMotif("M1", "ONE", ppm, 12),
                                                   MemeMotif("M2", "", ppm[::-1])], "a test")
     read = read_meme_file(path)
@@ -200,9 +201,15 @@ def test_the_default_database_is_jaspar2026_core_vertebrates(jaspar):
     assert len(database) == 1019
     assert database["MA0139.2"].name == "CTCF" and database["MA0035.5"].name == "GATA1"
     counts = pyjaspar.jaspardb("JASPAR2026").fetch_motif_by_id("MA0139.2").counts
-    expected = np.array([counts[base] for base in "ACGT"]).T
+    expected = np.array([counts[base] for base in "ACGT"], dtype=np.float64).T
     np.testing.assert_allclose(database["MA0139.2"].ppm,
-                               expected / expected.sum(axis=1, keepdims=True), atol=5e-7)
+                               expected / expected.sum(axis=1, keepdims=True), rtol=1e-15)
+    # The file is a lossless copy of the selection: a notebook's build_jaspar_database() and the
+    # workflow's jaspar.meme give TOMTOM the same numbers.
+    built, _ = build_jaspar_database()
+    assert [motif.id for motif in built] == list(database)
+    for motif in built:
+        np.testing.assert_array_equal(database[motif.id].ppm, motif.ppm, err_msg=motif.id)
 
 
 def test_an_older_release_and_another_taxon_can_be_chosen():

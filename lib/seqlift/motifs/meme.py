@@ -41,7 +41,8 @@ class MemeMotif:
 
 def format_meme(motifs: Sequence[MemeMotif], source: str) -> str:
     """``motifs`` as the text of a MEME (version 4) file, uniform background; ``source`` goes
-    into its background line, ``Background letter frequencies (from <source>):``."""
+    into its background line, ``Background letter frequencies (from <source>):``. Probabilities
+    are written exactly (:func:`read_meme_file` reads back the same float64 values)."""
     lines = [
         "MEME version 4",
         "",
@@ -57,7 +58,8 @@ def format_meme(motifs: Sequence[MemeMotif], source: str) -> str:
         lines.append(f"MOTIF {motif.id} {motif.name}".rstrip())
         sites = f" nsites= {motif.n_sites}" if motif.n_sites else ""
         lines.append(f"letter-probability matrix: alength= 4 w= {len(motif.ppm)}{sites} E= 0")
-        lines.extend(" ".join(f"{value:.6f}" for value in row) for row in motif.ppm)
+        # The shortest text that reads back as the same float64: the file is a lossless copy.
+        lines.extend(" ".join(repr(float(value)) for value in row) for row in motif.ppm)
         lines.append("")
     return "\n".join(lines) + "\n"
 
