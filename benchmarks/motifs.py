@@ -93,7 +93,7 @@ def child(arguments) -> None:
     from seqlift.pipeline import motifs
 
     # numba as the job starts it (before modiscolite is imported here, which imports numba).
-    motifs._start_numba(arguments.threads)
+    motifs.start_numba(arguments.threads)
     import modiscolite.tfmodisco
 
     clustered = []

@@ -3,6 +3,7 @@ in ``zoo/``, their builders in ``engine_helpers.py``)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,13 @@ from helpers import (
 )
 
 from seqlift.pipeline import storage
+from seqlift.pipeline.motifs import start_numba
 from seqlift.pipeline.references import make_references
+
+# Before any test starts numba's thread pool, as a motifs job does: modisco-lite's kernels then
+# compile once per installation, into numba's cache, instead of once in every test process that
+# runs TF-MoDISco (about 30 s on 2 cores). numba's own default thread count is kept.
+start_numba(os.cpu_count() or 1)
 
 
 @pytest.fixture

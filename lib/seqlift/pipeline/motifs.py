@@ -74,7 +74,13 @@ from seqlift.pipeline.storage import (
 
 PathLike = str | os.PathLike
 
-__all__ = ["read_windows", "run_motifs", "summarize_outcomes", "write_motif_database"]
+__all__ = [
+    "read_windows",
+    "run_motifs",
+    "start_numba",
+    "summarize_outcomes",
+    "write_motif_database",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -329,7 +335,7 @@ def run_motifs(
     """
     settings = dict(settings or {})
     knobs, options = _motif_settings(settings)
-    _start_numba(n_threads)
+    start_numba(n_threads)
     modisco_h5, logos = Path(modisco_h5), Path(logos)
 
     group = open_store(attributions_zarr)
@@ -371,7 +377,7 @@ def run_motifs(
 _NUMBA_STARTED = False
 
 
-def _start_numba(n_threads: int) -> None:
+def start_numba(n_threads: int) -> None:
     """numba for this job: ``n_threads`` threads, and modisco-lite's kernels compiled once per
     installation.
 
@@ -380,7 +386,14 @@ def _start_numba(n_threads: int) -> None:
     yet: it forks children that compile them into numba's cache while this process reads its
     inputs. So it is called here, before anything else touches numba; later jobs load the
     kernels from the cache. Where numba is already running (a notebook that used it), the
-    kernels are compiled in this process, once. Only the first call of a process does anything.
+    kernels are compiled in this process, once. Only the first call of a process does anything;
+    call it first in a process that will run TF-MoDISco later (the test suite's ``conftest.py``
+    does, with numba's default thread count).
+
+    Parameters
+    ----------
+    n_threads : int
+        numba threads of this process (the rule's ``threads``).
     """
     global _NUMBA_STARTED
     if _NUMBA_STARTED:
