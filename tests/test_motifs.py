@@ -113,6 +113,13 @@ def test_the_window_is_central_and_defaults_to_400_bp_or_the_whole_region():
         central_window(250, 300)
 
 
+def test_a_window_narrower_than_a_seqlet_core_is_named_before_modisco_runs():
+    one_hot = np.zeros((4, 10, 4), dtype=np.float32)
+    with pytest.raises(InputError, match=r"the windows are 10 bp, narrower than one TF-MoDISco "
+                                         r"seqlet core \(sliding_window_size 20\)"):
+        discover_patterns(one_hot, one_hot)
+
+
 def test_windows_are_read_from_the_store_positions_first(tmp_path):
     store = planted_store(tmp_path / "attributions.zarr", n=3)
     one_hot, hypothetical = motifs.read_windows(store, "GATA", 8)
@@ -156,6 +163,42 @@ def test_a_meme_file_round_trips(tmp_path):
 GOOD_MOTIF = "MOTIF M1 ONE\nletter-probability matrix: alength= 4 w= 2\n0.25 0.25 0.25 0.25\n1 0 0 0\n"
 
 
+MEME_TXT = """\ufeffMEME version 5.5.4
+
+ALPHABET= ACGT
+
+strands: + -
+
+Background letter frequencies
+A 0.3 C 0.2 G 0.2 T 0.3
+
+MOTIF GATAAGR MEME-1\twidth =   3  sites =  20  llr = 180  E-value = 1.2e-010
+--------------------------------------------------------------------------------
+\tMotif GATAAGR MEME-1 position-specific scoring matrix
+--------------------------------------------------------------------------------
+log-odds matrix: alength= 4 w= 3 n= 9800 bayes= 7.5 E= 1.2e-010
+  -123  -123  -123   194
+   194  -123  -123  -123
+  -123  -123   187  -123
+--------------------------------------------------------------------------------
+\tMotif GATAAGR MEME-1 position-specific probability matrix
+--------------------------------------------------------------------------------
+letter-probability matrix: alength= 4 w= 3 nsites= 20 E= 1.2e-010
+ 0.000000  0.000000  0.000000  1.000000
+ 1.000000  0.000000  0.000000  0.000000
+ 0.000000  0.000000  0.950000  0.050000
+--------------------------------------------------------------------------------
+"""
+
+
+def test_memes_own_output_and_a_byte_order_mark_are_read(tmp_path):
+    path = tmp_path / "meme.txt"
+    path.write_text(MEME_TXT, encoding="utf-8")
+    [motif] = read_meme_file(path)
+    assert (motif.id, motif.name, motif.n_sites) == ("GATAAGR", "MEME-1", 20)
+    np.testing.assert_array_equal(motif.ppm, [[0, 0, 0, 1], [1, 0, 0, 0], [0, 0, 0.95, 0.05]])
+
+
 @pytest.mark.parametrize(
     ("text", "line", "problem"),
     [
@@ -167,7 +210,7 @@ GOOD_MOTIF = "MOTIF M1 ONE\nletter-probability matrix: alength= 4 w= 2\n0.25 0.2
         ("MEME version 4\n" + GOOD_MOTIF.replace("1 0 0 0", "1 0 x 0"), 5, "is not numbers"),
         ("MEME version 4\n" + GOOD_MOTIF.replace("1 0 0 0\n", ""), 4, "has 1 matrix rows"),
         ("MEME version 4\n" + GOOD_MOTIF + GOOD_MOTIF, 6, "already used on line 2"),
-        ("MEME version 4\nMOTIF M1\n0.25 0.25 0.25 0.25\n", 3, "expected the 'letter-prob"),
+        ("MEME version 4\nMOTIF M1\n0.25 0.25 0.25 0.25\n", 2, "M1 has no 'letter-prob"),
         ("MEME version 4\n\nALPHABET= ACGT\n", 3, "no motif"),
     ],
 )
@@ -210,6 +253,15 @@ def test_the_default_database_is_jaspar2026_core_vertebrates(jaspar):
     assert [motif.id for motif in built] == list(database)
     for motif in built:
         np.testing.assert_array_equal(database[motif.id].ppm, motif.ppm, err_msg=motif.id)
+
+
+def test_positions_without_a_count_in_jaspar_are_uniform():
+    motifs_2022, _ = build_jaspar_database("JASPAR2022", "UNVALIDATED", None)
+    ppm = {motif.id: motif.ppm for motif in motifs_2022}
+    for matrix in ("UN0498.1", "UN0570.1"):
+        assert np.isfinite(ppm[matrix]).all()
+        np.testing.assert_allclose(ppm[matrix].sum(axis=1), 1.0, rtol=1e-15)
+        assert (ppm[matrix] == 0.25).all(axis=1).any(), matrix
 
 
 def test_an_older_release_and_another_taxon_can_be_chosen():
@@ -394,6 +446,28 @@ def test_zero_attributions_skip_the_target(tmp_path, jaspar):
     assert outcome["status"] == "skipped"
     assert outcome["reason"].startswith("target GATA: every attribution in the central 100 bp is "
                                         "zero")
+
+
+def test_a_skipped_target_still_gets_modisco_lites_own_report(tmp_path, jaspar):
+    store = planted_store(tmp_path / "attributions.zarr", n=60, scale=0.0)
+    outcome = run(tmp_path, store, jaspar, modisco_report=tmp_path / "GATA" / "report")
+    assert outcome["status"] == "skipped"
+    assert (tmp_path / "GATA" / "report" / "report.html").is_file()
+    assert json.loads((tmp_path / "GATA" / "matches.json").read_text()) == outcome
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:tomtom was given 1 target motifs:UserWarning")
+def test_modisco_lites_report_asks_for_no_more_matches_than_the_database_has(
+        tmp_path, small_planted, jaspar):
+    gata = next(motif for motif in read_meme_file(jaspar[0]) if motif.id == "MA0035.5")
+    mine = write_meme_file(tmp_path / "mine.meme", [gata], "one GATA1 motif")
+    outcome = run(tmp_path, small_planted, (mine, None), n_matches=3,
+                  modisco_report=tmp_path / "GATA" / "report")
+    assert outcome["status"] == "ok"
+    assert all(len(pattern["matches"]) == 1 for pattern in outcome["patterns"])
+    page = (tmp_path / "GATA" / "report" / "report.html").read_text()
+    assert "MA0035.5" in page
 
 
 def test_no_pattern_in_noise_skips_the_target_with_what_to_change(tmp_path, jaspar):

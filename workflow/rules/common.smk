@@ -12,6 +12,7 @@ from seqlift.models import model_files
 from seqlift.pipeline.config import (
     attribution_config,
     default_shard_count,
+    motif_window_problem,
     normalize_targets,
 )
 
@@ -74,13 +75,9 @@ config["targets"] = normalize_targets(config["targets"])
 TARGET_NAMES = [target["name"] for target in config["targets"]]
 MOTIFS = config["motifs"]
 
-# A motif window wider than the regions would only fail once attribution has run.
-if MOTIFS["enabled"] and (MOTIFS["window"] or 0) > config["width"]:
-    raise WorkflowError(
-        f"motifs.window is {MOTIFS['window']} but the regions are {config['width']} bp wide "
-        f"(width): set motifs.window to at most {config['width']}, or null for the central "
-        f"{min(400, config['width'])} bp"
-    )
+# A motif window that does not fit would only fail once attribution has run.
+if motif_window_problem(config):
+    raise WorkflowError(motif_window_problem(config))
 
 
 # Both counts are fixed when the workflow is parsed; override them with

@@ -7,7 +7,7 @@ One module per tool:
   a ``modisco.h5`` (:class:`Pattern`) and their trimming;
 - :mod:`seqlift.motifs.meme`: MEME motif files, read strictly (a broken line is named);
 - :mod:`seqlift.motifs.jaspar`: a JASPAR release, collection and taxon as MEME motifs;
-- :mod:`seqlift.motifs.tomtom`: patterns matched to a database, with TOMTOM's q-values.
+- :mod:`seqlift.motifs.tomtom`: patterns matched to a database, with Benjamini-Hochberg q-values.
 
 The workflow's ``motifs`` stage (:mod:`seqlift.pipeline.motifs`) runs them per target. In a
 notebook::

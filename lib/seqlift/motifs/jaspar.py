@@ -73,7 +73,8 @@ def build_jaspar_database(
     Returns
     -------
     motifs : list of MemeMotif
-        Letter probabilities from JASPAR's counts, in pyjaspar's order.
+        Letter probabilities from JASPAR's counts, in pyjaspar's order (a position without a
+        count, which a few matrices have, is uniform).
     provenance : dict
         ``source`` (``"jaspar"``), ``release``, ``collection``, ``taxon``, ``n_motifs`` and the
         pyjaspar version.
@@ -109,8 +110,10 @@ def build_jaspar_database(
     for record in records:
         counts = np.array([record.counts[base] for base in BASES], dtype=np.float64).T
         totals = counts.sum(axis=1, keepdims=True)
-        motifs.append(MemeMotif(str(record.matrix_id), str(record.name),
-                                counts / np.where(totals > 0, totals, 1.0),
+        # A few matrices (JASPAR2022 UNVALIDATED UN0498.1, UN0570.1) have positions without a
+        # count: those carry no information, so they get the uniform background.
+        ppm = np.where(totals > 0, counts / np.where(totals > 0, totals, 1.0), 0.25)
+        motifs.append(MemeMotif(str(record.matrix_id), str(record.name), ppm,
                                 int(round(float(totals.max()))) or None))
     if not motifs:
         raise MotifDatabaseError(

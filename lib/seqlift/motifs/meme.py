@@ -81,7 +81,10 @@ def read_meme_file(path: PathLike) -> list[MemeMotif]:
     Accepted: the MEME format's text version (``MEME version ...``, optional ``ALPHABET= ACGT``,
     strands and background lines), each motif a ``MOTIF <id> [name]`` line, a
     ``letter-probability matrix: ... w= <length>`` line and ``length`` rows of 4 probabilities
-    that sum to 1 (within 0.02); blank lines and ``URL`` lines between motifs.
+    that sum to 1 (within 0.02). Other lines between a ``MOTIF`` line and its matrix (the
+    log-odds matrix and sites of MEME's own ``meme.txt``), ``URL`` lines and blank lines are
+    skipped, and a byte-order mark is ignored. Not read: custom alphabet blocks
+    (``ALPHABET "DNA" DNA-LIKE``) and matrices without ``w=``.
 
     Raises
     ------
@@ -93,7 +96,7 @@ def read_meme_file(path: PathLike) -> list[MemeMotif]:
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of the text
     except FileNotFoundError:
         raise MemeFileError(f"{path}: the MEME file does not exist") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -137,8 +140,9 @@ def read_meme_file(path: PathLike) -> list[MemeMotif]:
                 raise fail(number, f"motif id {fields[1]} was already used on line "
                            f"{seen[fields[1]]}; ids must be unique")
             seen[fields[1]] = number
-            current = {"id": fields[1], "name": " ".join(fields[2:]), "width": None,
-                       "rows": [], "line": number, "sites": None}
+            # 'MOTIF <id> [alternate name]': MEME's own output adds 'width = ...' after it.
+            current = {"id": fields[1], "name": fields[2] if len(fields) > 2 else "",
+                       "width": None, "rows": [], "line": number, "sites": None}
         elif current is None or not line or line.startswith("URL"):
             continue
         elif line.startswith("letter-probability matrix"):
@@ -162,9 +166,8 @@ def read_meme_file(path: PathLike) -> list[MemeMotif]:
                 raise fail(number, f"matrix row {line!r} of motif {current['id']} must be 4 "
                            "probabilities (A C G T) that sum to 1")
             current["rows"].append(row)
-        elif current["width"] is None:
-            raise fail(number, f"expected the 'letter-probability matrix' line of motif "
-                       f"{current['id']}, got {line!r}")
+        # Anything else (MEME's own output has a log-odds matrix and its sites between a MOTIF
+        # line and its letter probabilities) is skipped; a motif without them is named below.
     finish(len(lines))
     if not motifs:
         raise fail(len(lines), "no motif (no 'MOTIF <id>' line followed by its matrix)")

@@ -47,8 +47,9 @@ MODISCO_DEFAULTS = {
     "target_seqlet_fdr": 0.05,
     "final_min_cluster_size": 20,
 }
-"""modisco-lite's knobs and the values ``modisco motifs`` gives them (its CLI's defaults;
-``final_min_cluster_size`` is ``TFMoDISco``'s). The config's ``motifs`` keys of these names
+"""modisco-lite's knobs and seqlift's defaults for them: the defaults of ``modisco motifs``
+where its CLI has one, ``TFMoDISco``'s for ``final_min_cluster_size``, and 2,000 for
+``max_seqlets`` (``-n``, which the CLI requires). The config's ``motifs`` keys of these names
 override them."""
 
 
@@ -93,12 +94,24 @@ def discover_patterns(
     pos_patterns, neg_patterns : list of modiscolite SeqletSet, or None
         As ``TFMoDISco`` returns them (None where a metacluster has no pattern). Its Leiden
         seeds are fixed (1 to ``n_leiden``), so the same input gives the same patterns.
-    """
-    import modiscolite
 
+    Raises
+    ------
+    InputError
+        When the windows are narrower than ``sliding_window_size`` (modisco-lite would fail
+        with an IndexError).
+    """
     knobs = MODISCO_DEFAULTS | {
         key: value for key, value in (settings or {}).items() if key in MODISCO_DEFAULTS
     }
+    if one_hot.shape[1] < int(knobs["sliding_window_size"]):
+        raise InputError(
+            f"the windows are {one_hot.shape[1]} bp, narrower than one TF-MoDISco seqlet core "
+            f"(sliding_window_size {knobs['sliding_window_size']}); widen the window (motifs."
+            "window) or lower sliding_window_size"
+        )
+    import modiscolite
+
     return modiscolite.tfmodisco.TFMoDISco(
         one_hot=one_hot,
         hypothetical_contribs=hypothetical,

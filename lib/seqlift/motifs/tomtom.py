@@ -1,4 +1,4 @@
-"""Matching patterns to a motif database with memelite's TOMTOM, with TOMTOM's q-values."""
+"""Matching patterns to a motif database with memelite's TOMTOM, with Benjamini-Hochberg q-values."""
 
 from __future__ import annotations
 
@@ -50,8 +50,9 @@ def match_patterns(
     The query is the pattern's PPM over the positions where its CWM is strong
     (:func:`trim_bounds` with ``trim_threshold``), as ``modisco report`` queries TOMTOM; both
     strands of each target are tried. The q-value of a match is the Benjamini-Hochberg q-value
-    of its p-value among the pattern's p-values against the whole database (TOMTOM's own
-    definition), and the E-value is ``p x number of database motifs``.
+    of its p-value among the pattern's p-values against the N database motifs (memelite gives
+    p-values only; MEME's own ``tomtom`` program estimates q-values its own way, so its figures
+    can differ), and the E-value is ``p x N``.
 
     Returns
     -------
@@ -62,6 +63,7 @@ def match_patterns(
     """
     if not patterns:
         return []
+    import numba
     from memelite import tomtom
 
     queries = []
@@ -69,7 +71,9 @@ def match_patterns(
         start, stop = trim_bounds(pattern.cwm, trim_threshold)
         queries.append(np.ascontiguousarray(pattern.ppm[start:stop].T))
     targets = [np.ascontiguousarray(motif.ppm.T) for motif in database]
-    p_values, _, offsets, overlaps, strands = tomtom(queries, targets, n_jobs=n_threads)
+    # numba takes no more threads than its pool was started with.
+    n_jobs = max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS))
+    p_values, _, offsets, overlaps, strands = tomtom(queries, targets, n_jobs=n_jobs)
     p_values = np.asarray(p_values, dtype=np.float64)
     q_values = benjamini_hochberg(p_values)
     matches = []

@@ -177,3 +177,28 @@ def default_shard_count(bed_path: str | os.PathLike, regions_per_shard: int) -> 
     except OSError:
         return 1
     return max(1, math.ceil(n_rows / regions_per_shard))
+
+
+def motif_window_problem(config: Mapping[str, Any]) -> str | None:
+    """What makes the motifs stage's window unusable for these regions, or None.
+
+    Checked when the workflow is parsed, so that the problem is named before attribution runs:
+    ``motifs.window`` (null: the central 400 bp, or the whole region) must fit in ``width`` and
+    hold at least one seqlet core (``motifs.sliding_window_size``).
+    """
+    from seqlift.motifs.modisco import DEFAULT_WINDOW
+
+    motifs, width = config["motifs"], config["width"]
+    if not motifs["enabled"]:
+        return None
+    window = motifs["window"] or min(DEFAULT_WINDOW, width)
+    if window > width:
+        return (f"motifs.window is {window} but the regions are {width} bp wide (width): set "
+                f"motifs.window to at most {width}, or null for the central "
+                f"{min(DEFAULT_WINDOW, width)} bp")
+    core = motifs["sliding_window_size"]
+    if window < core:
+        return (f"the motifs window is {window} bp, narrower than one TF-MoDISco seqlet core "
+                f"(motifs.sliding_window_size: {core}); widen motifs.window (or width), or lower "
+                "motifs.sliding_window_size")
+    return None

@@ -41,7 +41,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -268,16 +268,27 @@ def _write_html(path: Path, outcome: Mapping[str, Any], logos: Mapping[str, Path
 
 
 def _write_modisco_report(
-    modisco_h5: Path, out_dir: Path, database_meme: PathLike | None, n_matches: int,
+    modisco_h5: Path, out_dir: Path, database: Sequence[MemeMotif], n_matches: int,
     trim_threshold: float,
 ) -> None:
-    """modisco-lite's own annotated report (``modisco report -l``: TOMTOM by memelite)."""
+    """modisco-lite's own annotated report (``modisco report -l``: TOMTOM by memelite).
+
+    It gets the database as ``database.meme`` in ``out_dir``, rewritten by :func:`format_meme`
+    (memelite's reader takes less than :func:`read_meme_file` accepts), none when there is no
+    motif or no pattern to match (its TOMTOM table fails on either), and at most as many
+    matches per pattern as the database has motifs.
+    """
     from modiscolite import descriptive_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    meme = None
+    if database:
+        meme = out_dir / "database.meme"
+        with atomic_file(meme) as temporary:
+            temporary.write_text(format_meme(database, "the motifs matched by seqlift"))
     descriptive_report.generate_descriptive_report(
-        str(modisco_h5), str(out_dir), meme_motif_db=None if database_meme is None
-        else str(database_meme), top_n_matches=n_matches, ttl=True,
+        str(modisco_h5), str(out_dir), meme_motif_db=None if meme is None else str(meme),
+        top_n_matches=min(n_matches, len(database)) if database else n_matches, ttl=True,
         trim_threshold=trim_threshold,
     )
 
@@ -363,14 +374,13 @@ def run_motifs(
     leading = leading_pattern(patterns)
     outcome["leading_pattern"] = None if leading is None else leading.name
 
-    if modisco_report is not None:
-        _write_modisco_report(modisco_h5, Path(modisco_report),
-                              database_meme if database else None, options["n_matches"],
-                              options["trim_threshold"])
     _write_tsv(Path(matches_tsv), outcome)
     _write_html(Path(table_html), outcome, logo_paths)
     write_json(matches_json, outcome)
     _log_outcome(outcome)
+    if modisco_report is not None:
+        _write_modisco_report(modisco_h5, Path(modisco_report), database if patterns else [],
+                              options["n_matches"], options["trim_threshold"])
     return outcome
 
 
@@ -402,7 +412,10 @@ def start_numba(n_threads: int) -> None:
     n_threads = max(1, int(n_threads))
     if "numba" not in sys.modules:
         # The pool's size is fixed when numba is imported (and a job must not fork a compiler per
-        # core of its node); this process's numba then runs on n_threads.
+        # core of its node): n_threads, or fewer where NUMBA_NUM_THREADS already asks for fewer.
+        exported = os.environ.get("NUMBA_NUM_THREADS", "")
+        if exported.isdigit() and int(exported) >= 1:
+            n_threads = min(n_threads, int(exported))
         os.environ["NUMBA_NUM_THREADS"] = str(n_threads)
         from modiscolite import precompile
 
@@ -463,18 +476,33 @@ def _open_database(
     info = None if database_info is None else json.loads(Path(database_info).read_text())
     try:
         database, provenance = _load_database(database_meme, info)
-    except (MotifDatabaseError, MemeFileError) as error:
-        what = ("fix the file, or set motifs.meme_file to null to match against JASPAR"
-                if isinstance(error, MemeFileError) else "fix motifs.jaspar")
-        reason = (f"target {target}: {error}. Its patterns are kept in {kept_in} but were not "
-                  f"matched; {what}")
-        logger.error("%s", reason)
-        provenance = info or {"source": "meme_file", "path": str(database_meme)}
-        return [], provenance, {"status": "skipped", "reason": reason}
+    except MemeFileError as error:
+        if info is not None:  # seqlift wrote this file from JASPAR: not the user's to fix
+            raise RuntimeError(
+                f"seqlift cannot read back the JASPAR motif file it wrote ({error}); this is a "
+                "bug in seqlift, not in your input: please report it with this message"
+            ) from error
+        return _unusable_database(target, error, kept_in, info, database_meme)
+    except MotifDatabaseError as error:
+        return _unusable_database(target, error, kept_in, info, database_meme)
     if not any_pattern:
         return database, provenance, {"status": "skipped",
                                       "reason": f"target {target}: no pattern to match"}
     return database, provenance, {"status": "ok", "reason": None}
+
+
+def _unusable_database(
+    target: str, error: Exception, kept_in: str, info: Mapping[str, Any] | None,
+    database_meme: PathLike,
+) -> tuple[list[MemeMotif], dict[str, Any], dict[str, Any]]:
+    """No motif, the provenance, and the skipped matching's reason (target, problem, the key)."""
+    what = ("fix the file, or set motifs.meme_file to null to match against JASPAR"
+            if isinstance(error, MemeFileError) else "fix motifs.jaspar")
+    reason = (f"target {target}: {error}. Its patterns are kept in {kept_in} but were not "
+              f"matched; {what}")
+    logger.error("%s", reason)
+    provenance = dict(info) if info else {"source": "meme_file", "path": str(database_meme)}
+    return [], provenance, {"status": "skipped", "reason": reason}
 
 
 def _describe_patterns(
