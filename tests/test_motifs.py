@@ -518,4 +518,6 @@ def test_the_motif_packages_are_pinned_in_the_workflow_extra():
         "optional-dependencies"]["workflow"]
     installed = {"modisco-lite": modiscolite.__version__, "memelite": memelite.__version__,
                  "pyjaspar": pyjaspar.__version__}
+    # modisco-lite's files are the ones imported: bpnet-lite's dependency `modisco` 2.5.2 writes
+    # the same modiscolite/ folder (the Makefile reinstalls modisco-lite after it).
     assert {f"{name}=={version}" for name, version in installed.items()} <= set(workflow_extra)

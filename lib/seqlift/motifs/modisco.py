@@ -6,6 +6,7 @@ modisco-lite is imported inside the functions, so that importing this module sta
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -112,6 +113,7 @@ def discover_patterns(
         )
     import modiscolite
 
+    _check_modisco_lite(modiscolite)
     return modiscolite.tfmodisco.TFMoDISco(
         one_hot=one_hot,
         hypothetical_contribs=hypothetical,
@@ -126,6 +128,27 @@ def discover_patterns(
         final_min_cluster_size=int(knobs["final_min_cluster_size"]),
         verbose=False,
     )
+
+
+def _check_modisco_lite(modiscolite) -> None:
+    """Warn when the ``modiscolite`` imported is not the installed modisco-lite's own files.
+
+    The package ``modisco`` (2.5.2, a dependency of bpnet-lite) writes the same ``modiscolite/``
+    folder as modisco-lite 3.0, so whichever pip installed last wins, file by file.
+    """
+    from importlib import metadata
+
+    try:
+        installed = metadata.version("modisco-lite")
+    except metadata.PackageNotFoundError:
+        return
+    if getattr(modiscolite, "__version__", installed) != installed:
+        warnings.warn(
+            f"the modiscolite module imported is version {modiscolite.__version__}, not the "
+            f"installed modisco-lite {installed}: another package (`modisco`, which bpnet-lite "
+            "depends on) has overwritten its files. Run `pip install --force-reinstall --no-deps "
+            f"modisco-lite=={installed}`", stacklevel=3,
+        )
 
 
 def save_patterns(path: PathLike, pos_patterns, neg_patterns, window: int) -> None:
