@@ -9,7 +9,9 @@ BIN := $(VENV)/bin
 # CPU torch for the dev/CI path only; the package itself accepts any torch 2.x (bring your CUDA build).
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
-# The motifs stage's TF-MoDISco, as pinned in pyproject.toml's workflow extra.
+# The motifs stage's TF-MoDISco, as pinned in pyproject.toml's workflow extra. bpnet-lite (a test
+# peer) pulls the package `modisco` 2.5.2, which writes the same `modiscolite/` folder, so the
+# install puts modisco-lite's files back last, whatever pip's order.
 MODISCO_PIN ?= modisco-lite==3.0.0
 
 .PHONY: test test-all demo lint install clean
@@ -19,8 +21,6 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH_PIN)
 	$(BIN)/pip install --quiet -e '.[test,workflow]'
-	# bpnet-lite (a test peer) pulls the package `modisco` 2.5.2, which writes the same
-	# `modiscolite/` folder as modisco-lite 3.0.0; put 3.0.0's files back, whatever pip's order.
 	$(BIN)/pip install --quiet --force-reinstall --no-deps $(MODISCO_PIN)
 	touch $(STAMP)
 

@@ -361,17 +361,18 @@ def test_motifs_are_one_job_per_target_and_off_unless_enabled(tmp_path):
     assert "motif_database" not in job_counts(run_snakemake(folder, "-n").stdout)
 
 
-def test_a_motif_window_wider_than_the_regions_stops_before_anything_runs(tmp_path):
-    config = TINY_CONFIG | {"motifs": {"enabled": True, "window": 64}}
+@pytest.mark.parametrize(
+    ("window", "problem"),
+    [
+        (64, "motifs.window is 64 but the regions are 32 bp wide (width): set motifs.window to at "
+             "most 32"),
+        (16, "the motifs window is 16 bp, narrower than one TF-MoDISco seqlet core "
+             "(motifs.sliding_window_size: 20)"),
+    ],
+    ids=["wider_than_the_regions", "narrower_than_a_seqlet_core"],
+)
+def test_a_motif_window_that_does_not_fit_stops_before_anything_runs(tmp_path, window, problem):
+    config = TINY_CONFIG | {"motifs": {"enabled": True, "window": window}}
     result = run_snakemake(write_tiny_project(tmp_path, config), "-n", check=False)
     assert result.returncode != 0
-    assert ("motifs.window is 64 but the regions are 32 bp wide (width): set motifs.window to at "
-            "most 32") in result.stdout + result.stderr
-
-
-def test_a_motif_window_narrower_than_a_seqlet_core_stops_before_anything_runs(tmp_path):
-    config = TINY_CONFIG | {"motifs": {"enabled": True, "window": 16}}
-    result = run_snakemake(write_tiny_project(tmp_path, config), "-n", check=False)
-    assert result.returncode != 0
-    assert ("the motifs window is 16 bp, narrower than one TF-MoDISco seqlet core "
-            "(motifs.sliding_window_size: 20)") in result.stdout + result.stderr
+    assert problem in result.stdout + result.stderr
