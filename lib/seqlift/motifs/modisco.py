@@ -70,8 +70,8 @@ def central_window(length: int, window: int | None) -> tuple[int, int]:
         window = min(DEFAULT_WINDOW, length)
     if not 1 <= window <= length:
         raise InputError(
-            f"motifs.window is {window} but the regions are {length} bp wide; set motifs.window "
-            f"to at most {length} (the config's width), or null for the central "
+            f"motifs.window is {window} but the regions are {length} bp wide (width): set "
+            f"motifs.window to at most {length}, or null for the central "
             f"{min(DEFAULT_WINDOW, length)} bp"
         )
     start = length // 2 - window // 2

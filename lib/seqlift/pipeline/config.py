@@ -186,16 +186,16 @@ def motif_window_problem(config: Mapping[str, Any]) -> str | None:
     ``motifs.window`` (null: the central 400 bp, or the whole region) must fit in ``width`` and
     hold at least one seqlet core (``motifs.sliding_window_size``).
     """
-    from seqlift.motifs.modisco import DEFAULT_WINDOW
+    from seqlift.motifs.modisco import central_window
 
-    motifs, width = config["motifs"], config["width"]
+    motifs = config["motifs"]
     if not motifs["enabled"]:
         return None
-    window = motifs["window"] or min(DEFAULT_WINDOW, width)
-    if window > width:
-        return (f"motifs.window is {window} but the regions are {width} bp wide (width): set "
-                f"motifs.window to at most {width}, or null for the central "
-                f"{min(DEFAULT_WINDOW, width)} bp")
+    try:
+        start, stop = central_window(config["width"], motifs["window"])
+    except InputError as error:
+        return str(error)
+    window = stop - start
     core = motifs["sliding_window_size"]
     if window < core:
         return (f"the motifs window is {window} bp, narrower than one TF-MoDISco seqlet core "
